@@ -1,0 +1,5 @@
+import sys
+
+from gnncc.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""Compiled kernels: build an IR node through its family's template, cache, and call it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import tvm
+import tvm_ffi
+
+from gnncc.codegen.schedule import load_space
+from gnncc.codegen.spec import KernelSpec, TensorSpec, spec_of
+from gnncc.codegen.target import Target
+from gnncc.codegen.templates import TEMPLATES
+from gnncc.codegen.templates.common import Call
+from gnncc.errors import CodegenError
+from gnncc.ir.adjacency import Adjacency
+from gnncc.ir.function import Node
+from gnncc.ir.types import DTYPE_SHORT
+
+Operand = torch.Tensor | Adjacency
+
+
+class Kernel:
+    """One compiled kernel for one IR node shape; call with ``(operands, out)`` in node input order."""
+
+    def __init__(self, name: str, spec: KernelSpec, config: dict[str, Any], target: Target,
+                 calls: list[Call], lib: Any) -> None:
+        self.name = name
+        self.family = spec.family
+        self.config = config
+        self.target = target
+        self.spec = spec
+        self._calls = calls
+        self._lib = lib
+        self._funcs = [(lib[c.name], c.args) for c in calls]
+
+    def _flatten(self, operands: Sequence[Operand], out: torch.Tensor) -> list[torch.Tensor]:
+        if len(operands) != len(self.spec.inputs):
+            raise CodegenError(f"{self.name}: expects {len(self.spec.inputs)} operands, got {len(operands)}")
+        flat: list[torch.Tensor] = []
+        for i, (want, got) in enumerate(zip(self.spec.inputs, operands)):
+            if want is None:
+                if not isinstance(got, Adjacency):
+                    raise CodegenError(
+                        f"{self.name}: operand {i} must be an Adjacency, got {type(got).__name__}"
+                    )
+                flat += [got.indptr, got.indices]
+            elif not isinstance(got, torch.Tensor):
+                raise CodegenError(f"{self.name}: operand {i} must be a tensor, got {type(got).__name__}")
+            else:
+                flat.append(self._view(got, want, f"operand {i}"))
+        flat.append(self._view(out, self.spec.output, "output"))
+        return flat
+
+    def _view(self, t: torch.Tensor, want: TensorSpec, what: str) -> torch.Tensor:
+        """The layout the template expects (see ``gnncc.codegen.templates``)."""
+        if not t.is_contiguous():
+            raise CodegenError(f"{self.name}: {what} must be contiguous")
+        lead_ok = want.shape[:1] == (None,) or tuple(t.shape[:1]) == want.shape[:1]
+        if tuple(t.shape[1:]) != want.shape[1:] or not lead_ok:
+            raise CodegenError(f"{self.name}: {what} has shape {list(t.shape)}, expected {want}")
+        view = TEMPLATES[self.family].VIEW
+        if view == "rows":
+            return t.view(t.shape[0], want.width)
+        return t.view(-1) if view == "flat" else t
+
+    def __call__(self, operands: Sequence[Operand], out: torch.Tensor) -> None:
+        operands = [o.contiguous() if isinstance(o, torch.Tensor) else o for o in operands]
+        if out.is_contiguous():
+            self.bind(operands, out)()
+        else:
+            tmp = torch.empty_like(out, memory_format=torch.contiguous_format)
+            self.bind(operands, tmp)()
+            out.copy_(tmp)
+
+    def bind(self, operands: Sequence[Operand], out: torch.Tensor) -> Callable[[], None]:
+        """A no-argument callable running the kernel on these exact buffers (converted once)."""
+        flat = [tvm_ffi.from_dlpack(t) for t in self._flatten(operands, out)]
+        bound = [functools.partial(f, *(flat[i] for i in args)) for f, args in self._funcs]
+        if len(bound) == 1:
+            return bound[0]  # the common case: the packed call itself, no wrapper
+
+        def run_all() -> None:
+            for b in bound:
+                b()
+
+        return run_all
+
+    def script(self) -> str:
+        """TVMScript of the PrimFunc(s)."""
+        return "\n\n".join(c.func.script() for c in self._calls)
+
+    def source(self) -> str:
+        """CUDA C for CUDA targets; LLVM IR for CPU."""
+        if self._lib is None:
+            return ""
+        if self.target.is_cuda:
+            return self._lib.mod.imports[0].inspect_source()
+        return self._lib.mod.inspect_source("ll")
+
+    def describe(self) -> str:
+        knobs = ", ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
+        return f"{self.name} [{self.target.kind}] {{{knobs}}}"
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.describe()})"
+
+
+def kernel_name(spec: KernelSpec) -> str:
+    """Readable name, e.g. ``spmm_sum_ew_f16_i32``."""
+    tokens = [spec.op.replace(".", "_"), *TEMPLATES[spec.family].name_tokens(spec)]
+    if spec.output.dtype != "float32":
+        tokens.append(DTYPE_SHORT.get(spec.output.dtype, spec.output.dtype))
+    if spec.index_dtype:
+        tokens.append(DTYPE_SHORT[spec.index_dtype])
+    return "_".join(str(t) for t in tokens)
+
+
+def default_config(node: Node, target: Target) -> dict[str, Any]:
+    """The family's default schedule config for ``target``."""
+    return dict(load_space(node.family, target.kind).default)
+
+
+_CACHE: dict[tuple, Kernel] = {}
+
+
+def build_kernel(node: Node, target: Target, config: dict[str, Any] | None = None, *,
+                 index_dtype: str | None = None) -> Kernel:
+    """Compile ``node`` for ``target`` with ``config`` (merged over the default; validated first).
+
+    ``index_dtype`` is the dtype of the adjacency the kernel will be called with; by default
+    the one ``Adjacency.from_coo`` picks for the adjacency type's sizes.
+    """
+    spec = spec_of(node, index_dtype)
+    config = load_space(spec.family, target.kind).validate(config)
+    key = (spec, target.key(), tuple(sorted(config.items())))
+    kernel = _CACHE.get(key)
+    if kernel is None:
+        name = kernel_name(spec)
+        calls = TEMPLATES[spec.family].build(spec, name, target.is_cuda, config)
+        try:  # a kernel with nothing to compute (concat of empty operands) has no functions
+            lib = tvm.compile(tvm.IRModule({c.name: c.func for c in calls}), target=target.tvm_target()) \
+                if calls else None
+        except Exception as exc:  # TVM raises its own error types from lowering and codegen
+            raise CodegenError(f"building {name} for {target} with {config} failed: {exc}") from exc
+        kernel = _CACHE[key] = Kernel(name, spec, config, target, calls, lib)
+    return kernel
+
+
+def generate_cuda_source(node: Node, arch: str = "sm_90", config: dict[str, Any] | None = None, *,
+                         index_dtype: str | None = None) -> str:
+    """CUDA C of ``node``'s kernel (needs no GPU)."""
+    return build_kernel(node, Target("cuda", arch), config, index_dtype=index_dtype).source()

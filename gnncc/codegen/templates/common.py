@@ -1,0 +1,196 @@
+"""Building blocks shared by the kernel templates: loop skeletons and scalar expressions.
+
+A skeleton owns the parallelisation (CPU thread pool / CUDA grid) and calls a family's body
+macro for each unit of work, so every family is written once for both targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tvm
+from tvm.script import tirx as T
+
+FP32 = "float32"
+# Byte alignment the kernels assume of every buffer: element alignment only, so torch views and
+# slices are safe to pass (TVM would otherwise assume 64 and emit aligned vector loads).
+ALIGN = 4
+
+
+@dataclass(frozen=True)
+class Call:
+    """One PrimFunc of a kernel and which flattened operands (inputs..., output) it takes, in order."""
+
+    name: str
+    func: Any  # tvm.tirx.PrimFunc
+    args: tuple[int, ...]
+
+
+def ceildiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def size_var(index_dtype: str) -> Callable[[], Any]:
+    """Constructor of a symbolic size of the graph's index dtype (``T.int32()``/``T.int64()``)."""
+    return T.int64 if index_dtype == "int64" else T.int32
+
+
+def sparse_rows(cuda: bool, config: dict[str, Any]):
+    """Skeleton over CSR destination rows: ``rows(n, work, body)`` calls ``body(v, lane, lanes)``.
+
+    On CUDA a block runs ``rows_per_block`` rows (threadIdx.y), each shared by ``lanes`` threads
+    (threadIdx.x) that split the row's features. On CPU rows go to the thread pool, ``lanes=1``,
+    unless ``work`` (edges x features, known at run time) is under ``serial_below``, where waking
+    the pool costs more than it saves.
+    """
+    if cuda:
+        rpb, lanes = config["rows_per_block"], config["lanes"]
+
+        @T.macro
+        def rows(r_n, r_work, r_body):
+            for bx in T.thread_binding((r_n + rpb - 1) // rpb, thread="blockIdx.x"):
+                for ty in T.thread_binding(rpb, thread="threadIdx.y"):
+                    for tx in T.thread_binding(lanes, thread="threadIdx.x"):
+                        if bx * rpb + ty < r_n:
+                            r_body(bx * rpb + ty, tx, lanes)
+
+        return rows
+    grain = config["serial_below"] if config["parallel"] else -1
+
+    @T.macro
+    def rows(r_n, r_work, r_body):
+        if grain == 0:
+            for v in T.parallel(r_n):
+                r_body(v, 0, 1)
+        elif grain < 0:
+            for v in T.serial(r_n):
+                r_body(v, 0, 1)
+        elif r_work >= T.int64(grain):
+            for v in T.parallel(r_n):
+                r_body(v, 0, 1)
+        else:
+            for v in T.serial(r_n):
+                r_body(v, 0, 1)
+
+    return rows
+
+
+def work(edges, per_edge: int):
+    """Edges x per-edge items, in int64 (the run-time size of a sparse kernel's job)."""
+    return T.Cast("int64", edges) * T.int64(per_edge)
+
+
+def lane_guard(lanes: int, j, lane, extent: int):
+    """Bounds check of a thread's ``j``-th lane-strided item (statically true when lanes divide extent)."""
+    return True if extent % lanes == 0 else j * lanes + lane < extent
+
+
+def shape_token(t) -> str:
+    """``16x7`` for a ``[16, 7]`` tensor, ``s`` for a scalar."""
+    return "x".join(str(d) for d in t.shape) or "s"
+
+
+def lane_loop(cuda: bool, vectorize: bool):
+    """Loop kind over one thread's share of a feature tile."""
+    if cuda:
+        return T.unroll
+    return T.vectorized if vectorize else T.serial
+
+
+def flat(cuda: bool, config: dict[str, Any], total: int):
+    """Skeleton over ``total`` independent items (a static count): ``loop(body)`` calls ``body(i)``.
+
+    CUDA: one item per thread. CPU: the thread pool splits packets of ``vector`` items, each a
+    vectorised loop (serially when ``total`` is under ``serial_below``); the remainder runs after.
+    """
+    if cuda:
+        threads = config["threads"]
+        blocks = max(1, ceildiv(total, threads))
+
+        @T.macro
+        def loop(l_body):
+            for bx in T.thread_binding(blocks, thread="blockIdx.x"):
+                for tx in T.thread_binding(threads, thread="threadIdx.x"):
+                    if bx * threads + tx < total:
+                        l_body(bx * threads + tx)
+
+        return loop
+    outer = T.parallel if config["parallel"] and total >= config["serial_below"] else T.serial
+    vec = config.get("vector", 1)
+    inner = T.vectorized if vec > 1 else T.serial
+    packets, rest = divmod(total, vec)
+
+    @T.macro
+    def loop(l_body):
+        for p in outer(packets):
+            for k in inner(vec):
+                l_body(p * vec + k)
+        if rest > 0:
+            for k in T.serial(rest):
+                l_body(packets * vec + k)
+
+    return loop
+
+
+def _f(value: float) -> Any:
+    return tvm.tirx.const(value, FP32)
+
+
+def _softplus(x, alpha):
+    # torch's default threshold: linear above 20
+    return T.Select(x > _f(20.0), x, T.log1p(T.exp(x)))
+
+
+UNARY: dict[str, Callable[[Any, float], Any]] = {
+    "relu": lambda x, a: T.max(x, _f(0.0)),
+    "leaky_relu": lambda x, a: T.Select(x > _f(0.0), x, x * _f(a)),
+    "elu": lambda x, a: T.Select(x > _f(0.0), x, _f(a) * (T.exp(x) - _f(1.0))),
+    "sigmoid": lambda x, a: T.sigmoid(x),
+    "tanh": lambda x, a: T.tanh(x),
+    "exp": lambda x, a: T.exp(x),
+    "log": lambda x, a: T.log(x),
+    "neg": lambda x, a: -x,
+    "abs": lambda x, a: T.abs(x),
+    "rsqrt_or_zero": lambda x, a: T.Select(x > _f(0.0), T.rsqrt(T.max(x, _f(1e-38))), _f(0.0)),
+    "softplus": _softplus,
+    "gelu": lambda x, a: _f(0.5) * x * (_f(1.0) + T.erf(x * _f(0.7071067811865476))),
+    "silu": lambda x, a: x * T.sigmoid(x),
+}
+
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "maximum": lambda a, b: T.max(a, b),
+    "minimum": lambda a, b: T.min(a, b),
+}
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """A reduction as three scalar rules; ``finish(acc, count, dtype)`` sees the number of reduced items."""
+
+    init: Callable[[str], Any]
+    combine: Callable[[Any, Any], Any]
+    finish: Callable[[Any, Any, str], Any]
+
+
+def _count(n):
+    return T.Cast(FP32, n)
+
+
+REDUCERS = {
+    "sum": Reducer(lambda dt: tvm.tirx.const(0, dt), lambda a, b: a + b, lambda acc, n, dt: acc),
+    "mean": Reducer(
+        lambda dt: tvm.tirx.const(0, dt), lambda a, b: a + b,
+        lambda acc, n, dt: acc / T.max(_count(n), _f(1.0)),
+    ),
+    # rows with nothing to reduce give 0 (PyG's convention), not -inf
+    "max": Reducer(
+        lambda dt: tvm.tirx.min_value(dt), lambda a, b: T.max(a, b),
+        lambda acc, n, dt: T.Select(n > 0, acc, tvm.tirx.const(0, dt)),
+    ),
+}

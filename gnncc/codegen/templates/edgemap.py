@@ -1,0 +1,119 @@
+"""gather and sddmm: a per-edge map over a CSR row walk, one template.
+
+Walking destination rows gives each edge its destination for free, so
+``out[e] = f(u[src[e]], w[dst[e]])`` needs no destination array: ``gather`` reads one end,
+``sddmm`` combines both (``add``/``mul`` per feature, ``dot`` reduces the last axis).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tvm.script import tirx as T
+
+from gnncc.codegen.spec import KernelSpec
+from gnncc.codegen.templates.common import (
+    ALIGN,
+    BINARY,
+    FP32,
+    Call,
+    ceildiv,
+    lane_guard,
+    lane_loop,
+    size_var,
+    sparse_rows,
+    work,
+)
+
+VIEW = "rows"
+
+
+def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    is_gather = spec.op == "gather"
+    kind = spec.attr("end") if is_gather else spec.attr("op")
+    operand = spec.inputs[0] if is_gather else spec.inputs[1]
+    idx, dtype = spec.index_dtype, spec.output.dtype
+    if not is_gather and dtype != FP32:
+        raise spec.fail("sddmm needs float32 operands")
+    dot = kind == "dot"
+    depth = operand.shape[-1] if dot else 1  # elements reduced per output feature
+    width = operand.width // depth  # output features per edge
+    lanes = config["lanes"] if cuda else 1
+    tile = width if cuda else max(1, min(config["feat_tile"], width))
+    n_full, rem = divmod(width, tile)
+    jloop = T.serial if dot or cuda else lane_loop(False, config["vectorize"])
+    rows = sparse_rows(cuda, config)
+    svar = size_var(idx)
+
+    def value(u, w, src, v, f):
+        if kind == "src":
+            return u[src, f]
+        if kind == "dst":
+            return w[v, f]
+        return BINARY[kind](u[src, f], w[v, f])
+
+    def make_body(b_indptr, b_indices, b_u, b_w, b_out):
+        @T.macro
+        def store(e, src, v, f):
+            if dot:
+                acc = T.alloc_buffer((1,), dtype, scope="local")
+                acc[0] = T.float32(0)
+                for k in range(depth):
+                    acc[0] = acc[0] + b_u[src, f * depth + k] * b_w[v, f * depth + k]
+                b_out[e, f] = acc[0]
+            else:
+                b_out[e, f] = value(b_u, b_w, src, v, f)
+
+        @T.macro
+        def tile_body(e, src, v, lane, f0, extent):
+            for j in jloop(ceildiv(extent, lanes)):
+                if lane_guard(lanes, j, lane, extent):
+                    store(e, src, v, f0 + j * lanes + lane)
+
+        @T.macro
+        def body(v, lane, t_lanes):
+            for e in range(b_indptr[v], b_indptr[v + 1]):
+                src = b_indices[e]
+                for ft in range(n_full):
+                    tile_body(e, src, v, lane, ft * tile, tile)
+                if rem > 0:
+                    tile_body(e, src, v, lane, n_full * tile, rem)
+
+        return body
+
+    if is_gather:
+        @T.prim_func
+        def gather_fn(a_indptr: T.handle, a_indices: T.handle, a_x: T.handle, a_out: T.handle):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            n_ptr = svar()  # n + 1
+            nnz = svar()
+            x_rows = svar()
+            indptr = T.match_buffer(a_indptr, (n_ptr,), idx, align=ALIGN)
+            indices = T.match_buffer(a_indices, (nnz,), idx, align=ALIGN)
+            x = T.match_buffer(a_x, (x_rows, width), dtype, align=ALIGN)
+            out = T.match_buffer(a_out, (nnz, width), dtype, align=ALIGN)
+            rows(n_ptr - 1, work(nnz, width), make_body(indptr, indices, x, x, out))
+
+        return [Call(name, gather_fn, (1, 2, 0, 3))]  # node order: (x, A)
+
+    @T.prim_func
+    def sddmm_fn(a_indptr: T.handle, a_indices: T.handle, a_u: T.handle, a_w: T.handle, a_out: T.handle):
+        T.func_attr({"global_symbol": name, "tir.noalias": True})
+        n = svar()
+        nnz = svar()
+        n_src = svar()
+        indptr = T.match_buffer(a_indptr, (n + 1,), idx, align=ALIGN)
+        indices = T.match_buffer(a_indices, (nnz,), idx, align=ALIGN)
+        u = T.match_buffer(a_u, (n_src, width * depth), dtype, align=ALIGN)
+        w = T.match_buffer(a_w, (n, width * depth), dtype, align=ALIGN)
+        out = T.match_buffer(a_out, (nnz, width), dtype, align=ALIGN)
+        rows(n, work(nnz, width * depth), make_body(indptr, indices, u, w, out))
+
+    return [Call(name, sddmm_fn, (0, 1, 2, 3, 4))]
+
+
+def name_tokens(spec: KernelSpec) -> list[str]:
+    if spec.op == "gather":
+        return [spec.attr("end"), f"f{spec.inputs[0].width}"]
+    operand = spec.inputs[1]
+    return [spec.attr("op"), "x".join(str(d) for d in operand.shape[1:]) or "s"]

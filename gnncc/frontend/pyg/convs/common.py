@@ -1,0 +1,50 @@
+"""Helpers shared by the conv lowerings: aggregation kind, self-loops, message passing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation, SumAggregation
+
+from gnncc.errors import UnsupportedError
+from gnncc.ir.function import Value
+
+if TYPE_CHECKING:
+    from gnncc.frontend.pyg.context import LoweringContext
+
+_REDUCE = {SumAggregation: "sum", MeanAggregation: "mean", MaxAggregation: "max"}
+
+
+def reduce_of(conv: MessagePassing, qualname: str) -> str:
+    """The IR reduce kind of the layer's aggregation (PyG keeps it in ``aggr_module``)."""
+    kind = _REDUCE.get(type(conv.aggr_module))
+    if kind is None:
+        raise UnsupportedError(
+            f"layer '{qualname}' ({type(conv).__name__}) aggregates with "
+            f"{type(conv.aggr_module).__name__}, which is unsupported; only sum ('add'/'sum'), mean and max "
+            "aggregation are"
+        )
+    return kind
+
+
+def with_self_loops(ctx: LoweringContext, adj: Value) -> Value:
+    """``adj`` without its self-loops plus one per node, shared by every layer that asks."""
+    return ctx.memo(
+        ("add_self_loops", adj),
+        lambda: ctx.emit("graph.add_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol()),
+    )
+
+
+def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: Value | None = None) -> Value:
+    """``out[v] = reduce_{e: dst[e]=v} weight[e] * x[src[e]]`` in gather/scatter form.
+
+    ``weight`` is ``[E]`` or ``[E, H]``; it is reshaped to ``[E, 1]`` / ``[E, H, 1]`` to broadcast
+    over the feature axis, the shape the canonicalisation pass turns into SpMM.
+    """
+    msg = ctx.emit("gather", [x, adj], end="src")
+    if weight is not None:
+        shape = [-1, *weight.type.shape[1:], *[1] * (msg.type.rank - weight.type.rank)]
+        column = ctx.memo(("reshape", weight, *shape), lambda: ctx.emit("reshape", [weight], shape=shape))
+        msg = ctx.emit("mul", [msg, column])
+    return ctx.emit("scatter", [msg, adj], reduce=reduce)

@@ -1,0 +1,60 @@
+"""GATConv: per-head attention ``softmax_j(leaky_relu(a_src . x_j + a_dst . x_i))`` over in-edges.
+
+Follows PyG 2.8: linear projection to ``[N, H, C]``, node-level attention logits, self-loops
+re-added (existing ones dropped), edge softmax per target, weighted sum of source rows, then
+heads concatenated or averaged, plus residual and bias. Attention dropout is off in eval
+mode; edge features cannot reach the layer (forward takes only x and edge_index), so
+``edge_dim`` and ``fill_value`` do not change the result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch_geometric.nn import GATConv
+
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
+from gnncc.frontend.pyg.values import qualify
+from gnncc.ir.function import Value
+
+if TYPE_CHECKING:
+    from gnncc.frontend.pyg.context import LoweringContext
+
+
+def lower(ctx: LoweringContext, conv: GATConv, qualname: str, x: Value, adj: Value) -> Value:
+    heads, channels = conv.heads, conv.out_channels
+    num_nodes = x.type.shape[0]
+    reduce = reduce_of(conv, qualname)
+
+    def project(name: str) -> Value:
+        h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
+        return ctx.emit("reshape", [h], shape=[num_nodes, heads, channels])
+
+    def logits(h: Value, att: str) -> Value:
+        prod = ctx.emit("mul", [h, ctx.param(qualify(qualname, att), getattr(conv, att))])
+        return ctx.emit("reduce_sum", [prod], axis=-1)
+
+    res = None if conv.res is None else ctx.linear_module(conv.res, qualify(qualname, "res"), x)
+    if conv.lin is not None:
+        x_src = x_dst = project("lin")
+    else:  # bipartite weights applied to the same node set
+        x_src, x_dst = project("lin_src"), project("lin_dst")
+    alpha_src, alpha_dst = logits(x_src, "att_src"), logits(x_dst, "att_dst")
+
+    if conv.add_self_loops:
+        adj = with_self_loops(ctx, adj)
+    scores = ctx.emit("add", [ctx.emit("gather", [alpha_src, adj], end="src"),
+                              ctx.emit("gather", [alpha_dst, adj], end="dst")])
+    scores = ctx.emit("leaky_relu", [scores], alpha=float(conv.negative_slope))
+    alpha = ctx.emit("edge_softmax", [adj, scores])
+    out = propagate(ctx, x_src, adj, reduce, alpha)
+
+    if conv.concat:
+        out = ctx.emit("reshape", [out], shape=[num_nodes, heads * channels])
+    else:
+        out = ctx.emit("reduce_mean", [out], axis=1)
+    if res is not None:
+        out = ctx.emit("add", [out, res])
+    if conv.bias is not None:
+        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
+    return out

@@ -1,0 +1,25 @@
+"""GINConv: ``nn((1 + eps) * x_i + aggr_j x_j)``; ``nn`` is lowered with the general op tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch_geometric.nn import GINConv
+
+from gnncc.errors import UnsupportedError
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.values import qualify
+from gnncc.ir.function import Value
+
+if TYPE_CHECKING:
+    from gnncc.frontend.pyg.context import LoweringContext
+
+
+def lower(ctx: LoweringContext, conv: GINConv, qualname: str, x: Value, adj: Value) -> Value:
+    if not isinstance(conv.nn, torch.nn.Module):
+        raise UnsupportedError(f"layer '{qualname}' (GINConv) has nn={conv.nn!r}; only a torch.nn.Module is")
+    out = propagate(ctx, x, adj, reduce_of(conv, qualname))
+    scale = ctx.param(qualify(qualname, "one_plus_eps"), 1 + conv.eps.detach())  # current eps
+    out = ctx.emit("add", [out, ctx.emit("mul", [scale, x])])
+    return ctx.call_module(conv.nn, qualify(qualname, "nn"), [out], {})

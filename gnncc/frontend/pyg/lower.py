@@ -1,0 +1,110 @@
+"""``lower_pyg``: an unmodified PyG model -> IR ``Function`` with eval-mode semantics.
+
+The function has one input ``x: f32[num_nodes, in_features]``; the model's ``edge_index``
+becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch.nn.parameter import is_lazy
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.dense.linear import Linear as PygLinear
+
+from gnncc.errors import UnsupportedError
+from gnncc.frontend.pyg import capture, ops
+from gnncc.frontend.pyg.context import LoweringContext
+from gnncc.ir.function import Builder, Function, Value
+from gnncc.ir.types import AdjType, TensorType
+
+_NO_WIDTH = (
+    "cannot infer the width of x: the layer reading it has no fixed input size (lazy in_channels=-1?); "
+    "pass in_features=... to lower_pyg (and run the model once so lazy parameters are materialised)"
+)
+
+
+def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
+              in_features: int | None = None) -> Function:
+    """Lower ``model(x, edge_index)`` for graphs of ``num_nodes`` nodes and ``num_edges`` edges.
+
+    ``in_features`` defaults to the input width of the first layer that reads ``x``.
+    Raises ``UnsupportedError`` naming the layer, function or signature it cannot lower.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise UnsupportedError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    with capture.eval_mode(model):
+        # fx always traces into the root module, so a bare layer is lowered as a leaf directly.
+        graph = None if isinstance(model, MessagePassing) else capture.trace(model, 2)
+        if in_features is None:
+            in_features = _infer_in_features(model, graph) if graph is not None else module_in_features(model)
+        if in_features is None:
+            raise UnsupportedError(_NO_WIDTH)
+        b = Builder()
+        x = b.input("x", TensorType((num_nodes, in_features)))
+        adj = b.emit("graph.adj", type=AdjType(num_nodes, num_nodes, num_edges))
+        ctx = LoweringContext(b, num_nodes, adj)
+        if graph is None:
+            out = ctx.call_module(model, "", [x, adj], {})
+        else:
+            out = capture.run_graph(ctx, model, graph, "", [x, adj])
+    if not isinstance(out, Value) or not isinstance(out.type, TensorType):
+        raise UnsupportedError(
+            f"{type(model).__name__}.forward returns {type(out).__name__}; gnncc needs it to return one "
+            "tensor computed from x"
+        )
+    return b.finish([out])
+
+
+def module_in_features(module: torch.nn.Module) -> int | None:
+    """Input width a module expects, or None where it is lazy or unknown."""
+    weight = getattr(module, "weight", None)
+    if isinstance(module, (torch.nn.Linear, PygLinear)) and weight is not None and not is_lazy(weight):
+        return int(weight.shape[1])
+    if isinstance(module, torch.nn.BatchNorm1d):
+        return module.num_features
+    channels = getattr(module, "in_channels", None)
+    if isinstance(channels, tuple):
+        channels = channels[0]
+    if isinstance(channels, int) and channels > 0:
+        return channels
+    for child in module.children():
+        width = module_in_features(child)
+        if width is not None:
+            return width
+    return None
+
+
+def _keeps_width(root: torch.nn.Module, node: fx.Node) -> bool:
+    if node.op == "call_module":
+        return type(root.get_submodule(node.target)) in ops.ELEMENTWISE_MODULES
+    if node.op == "call_function":
+        return node.target in ops.ELEMENTWISE_FUNCTIONS
+    return node.op == "call_method" and node.target in ops.ELEMENTWISE_METHODS
+
+
+def _infer_in_features(root: torch.nn.Module, graph: fx.Graph) -> int:
+    """Width of ``x`` from the first layers reading it (through activations and dropout)."""
+    x_node = next(n for n in graph.nodes if n.op == "placeholder")
+    frontier = [x_node]
+    while frontier:
+        node = frontier.pop(0)
+        for user in node.users:
+            width = None
+            if user.op == "call_module":
+                module = root.get_submodule(user.target)
+                if type(module) not in ops.MODULES and capture.Tracer().is_leaf_module(module, user.target) \
+                        and not isinstance(module, MessagePassing):
+                    raise ops.unsupported_module(module, user.target)
+                width = module_in_features(module)
+            elif user.op == "call_function" and user.target in (F.linear, torch._C._nn.linear):
+                weight = user.args[1]
+                if isinstance(weight, fx.Node) and weight.op == "get_attr":
+                    weight = root.get_parameter(weight.target)
+                    width = None if is_lazy(weight) else int(weight.shape[1])
+            if width is not None:
+                return width
+            if _keeps_width(root, user):
+                frontier.append(user)
+    raise UnsupportedError(_NO_WIDTH)

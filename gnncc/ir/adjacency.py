@@ -1,0 +1,67 @@
+"""Concrete sparse adjacency data: edges grouped by destination (CSR over destinations).
+
+This is the storage behind an ``AdjType`` value once it is known: ``indptr[v]:indptr[v+1]``
+are the in-edges of destination ``v`` and ``indices`` holds their sources. Any edge
+tensor that belongs to the adjacency is stored in this same edge order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+INT32_MAX = 2**31 - 1
+
+
+def index_dtype_for(num_nodes: int, num_edges: int) -> torch.dtype:
+    """int32 when every node id and edge offset fits, else int64."""
+    return torch.int32 if max(num_nodes, num_edges) <= INT32_MAX else torch.int64
+
+
+@dataclass(frozen=True)
+class Adjacency:
+    indptr: torch.Tensor  # [num_dst + 1]
+    indices: torch.Tensor  # [nnz] source node of each edge
+    num_src: int
+    num_dst: int
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.numel())
+
+    @staticmethod
+    def from_coo(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int) -> Adjacency:
+        """Group edges by destination, keeping the given order within a group (stable)."""
+        src = src.to(torch.int64)
+        dst = dst.to(torch.int64)
+        order = torch.sort(dst, stable=True).indices
+        counts = torch.bincount(dst, minlength=num_dst)
+        indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
+        torch.cumsum(counts, 0, out=indptr[1:])
+        itype = index_dtype_for(max(num_src, num_dst), int(src.numel()))
+        return Adjacency(indptr.to(itype), src[order].to(itype).contiguous(), num_src, num_dst)
+
+    def dst_ids(self) -> torch.Tensor:
+        """Destination of every edge, in edge order (int64)."""
+        counts = (self.indptr[1:] - self.indptr[:-1]).to(torch.int64)
+        return torch.repeat_interleave(torch.arange(self.num_dst, dtype=torch.int64), counts)
+
+    def src_ids(self) -> torch.Tensor:
+        return self.indices.to(torch.int64)
+
+    def in_degrees(self) -> torch.Tensor:
+        return (self.indptr[1:] - self.indptr[:-1]).to(torch.int64)
+
+    def with_self_loops(self) -> Adjacency:
+        """Drop existing self-loops and add exactly one per node (PyG's add_remaining_self_loops
+        without edge weights, and GATConv's remove_self_loops + add_self_loops)."""
+        src, dst = self.src_ids(), self.dst_ids()
+        keep = src != dst
+        loops = torch.arange(self.num_dst, dtype=torch.int64)
+        return Adjacency.from_coo(
+            torch.cat([src[keep], loops]), torch.cat([dst[keep], loops]), self.num_src, self.num_dst
+        )
+
+    def to(self, device: torch.device | str) -> Adjacency:
+        return Adjacency(self.indptr.to(device), self.indices.to(device), self.num_src, self.num_dst)

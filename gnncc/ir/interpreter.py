@@ -1,0 +1,144 @@
+"""Reference semantics of every IR op, in PyTorch.
+
+Used to fold graph-only work at compile time and as the oracle that generated
+kernels are tested against. Clarity over speed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gnncc.errors import IRError
+from gnncc.ir.adjacency import Adjacency
+from gnncc.ir.function import Function, Node, Value
+
+_UNARY = {
+    "relu": lambda x, a: torch.relu(x),
+    "leaky_relu": lambda x, a: F.leaky_relu(x, a),
+    "elu": lambda x, a: F.elu(x, a),
+    "sigmoid": lambda x, a: torch.sigmoid(x),
+    "tanh": lambda x, a: torch.tanh(x),
+    "exp": lambda x, a: torch.exp(x),
+    "log": lambda x, a: torch.log(x),
+    "neg": lambda x, a: -x,
+    "abs": lambda x, a: torch.abs(x),
+    "rsqrt_or_zero": lambda x, a: torch.where(x > 0, x.clamp_min(1e-38).rsqrt(), torch.zeros_like(x)),
+    "softplus": lambda x, a: F.softplus(x),
+    "gelu": lambda x, a: F.gelu(x),
+    "silu": lambda x, a: F.silu(x),
+}
+_BINARY = {
+    "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+    "maximum": torch.maximum, "minimum": torch.minimum,
+}
+
+
+def segment_reduce(messages: torch.Tensor, adj: Adjacency, reduce: str) -> torch.Tensor:
+    """Reduce edge rows into their destinations; rows without edges are 0."""
+    dst = adj.dst_ids().to(messages.device)
+    out_shape = (adj.num_dst, *messages.shape[1:])
+    index = dst.view(-1, *([1] * (messages.dim() - 1))).expand_as(messages)
+    out = torch.zeros(out_shape, dtype=messages.dtype, device=messages.device)
+    if reduce == "sum":
+        return out.scatter_add_(0, index, messages)
+    if reduce == "mean":
+        out.scatter_add_(0, index, messages)
+        deg = adj.in_degrees().to(messages.device).clamp_min(1).to(messages.dtype)
+        return out / deg.view(-1, *([1] * (messages.dim() - 1)))
+    if reduce == "max":
+        return out.scatter_reduce_(0, index, messages, "amax", include_self=False)
+    raise IRError(f"unknown reduce {reduce!r}")
+
+
+def _edge_softmax(adj: Adjacency, scores: torch.Tensor) -> torch.Tensor:
+    dst = adj.dst_ids().to(scores.device)
+    index = dst.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
+    shape = (adj.num_dst, *scores.shape[1:])
+    row_max = torch.full(shape, float("-inf"), device=scores.device).scatter_reduce(
+        0, index, scores, "amax", include_self=True
+    )
+    e = torch.exp(scores - row_max.gather(0, index))
+    denom = torch.zeros(shape, device=scores.device).scatter_add_(0, index, e)
+    return e / denom.gather(0, index)
+
+
+def _edge_expand(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Edge weights [nnz] or [nnz, H] broadcast against gathered rows [nnz, F] / [nnz, H, C]."""
+    return w.view(*w.shape, *([1] * (x.dim() - w.dim())))
+
+
+def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = None) -> Any:
+    """Value of one node given its operands' values."""
+    op, attrs = node.op, node.attrs
+    if op == "graph.adj":
+        if graph_adj is None:
+            raise IRError("graph.adj: no graph was given to evaluate against")
+        return graph_adj
+    if op == "graph.add_self_loops":
+        return args[0].with_self_loops()
+    if op == "graph.edge_full":
+        return torch.full((args[0].nnz,), float(attrs["value"]))
+    if op == "gather":
+        x, adj = args
+        ids = adj.src_ids() if attrs["end"] == "src" else adj.dst_ids()
+        return x.index_select(0, ids.to(x.device))
+    if op == "scatter":
+        return segment_reduce(args[0], args[1], attrs["reduce"])
+    if op == "spmm":
+        adj, x = args[0], args[1]
+        msg = x.index_select(0, adj.src_ids().to(x.device))
+        if len(args) == 3:
+            msg = msg * _edge_expand(args[2], msg)
+        return segment_reduce(msg, adj, attrs["reduce"])
+    if op == "sddmm":
+        adj, u, v = args
+        us = u.index_select(0, adj.src_ids().to(u.device))
+        vd = v.index_select(0, adj.dst_ids().to(v.device))
+        if attrs["op"] == "add":
+            return us + vd
+        if attrs["op"] == "mul":
+            return us * vd
+        return (us * vd).sum(-1)
+    if op == "edge_softmax":
+        return _edge_softmax(args[0], args[1])
+    if op == "matmul":
+        return args[0] @ args[1]
+    if op in _UNARY:
+        return _UNARY[op](args[0], attrs.get("alpha"))
+    if op in _BINARY:
+        return _BINARY[op](args[0], args[1])
+    if op == "reshape":
+        return args[0].reshape(attrs["shape"])
+    if op == "concat":
+        return torch.cat(args, dim=attrs["axis"])
+    if op.startswith("reduce_"):
+        kind = op.removeprefix("reduce_")
+        x, axis = args[0], attrs["axis"]
+        if kind == "max":
+            return x.amax(axis)
+        return x.sum(axis) if kind == "sum" else x.mean(axis)
+    if op == "softmax":
+        return torch.softmax(args[0], -1)
+    if op == "log_softmax":
+        return torch.log_softmax(args[0], -1)
+    if op == "l2_normalize":
+        return F.normalize(args[0], p=2.0, dim=-1, eps=attrs["eps"])
+    raise IRError(f"the interpreter has no rule for op {op!r}")
+
+
+def evaluate(
+    fn: Function, inputs: dict[str, torch.Tensor], graph_adj: Adjacency | None = None
+) -> list[torch.Tensor]:
+    """Run ``fn`` op by op; ``inputs`` maps input names to tensors."""
+    env: dict[Value, Any] = {}
+    for node in fn.nodes:
+        if node.op == "input":
+            env[node.output] = inputs[node.attrs["name"]]
+        elif node.op == "const":
+            env[node.output] = fn.constants[node.attrs["name"]]
+        else:
+            env[node.output] = evaluate_node(node, [env[v] for v in node.inputs], graph_adj)
+    return [env[v] for v in fn.outputs]

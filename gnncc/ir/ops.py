@@ -1,0 +1,348 @@
+"""The op set of the GNN IR, with attribute schemas and shape/dtype inference.
+
+Every op is registered once in ``OPS``. An op belongs to a *family*; codegen
+has one kernel template per family (all unary activations share one
+elementwise template, for instance).
+
+Edge-indexed semantics, for an adjacency ``A`` with edges ``e = (src[e], dst[e])``
+grouped by destination:
+
+- ``gather(x, A, end)``: ``out[e] = x[src[e]]`` (``end="src"``) or ``x[dst[e]]``.
+- ``scatter(m, A, reduce)``: ``out[v] = reduce_{e: dst[e]=v} m[e]``; rows without
+  edges are 0 (PyG's convention for sum, mean and max).
+- ``spmm(A, x[, w], reduce)``: ``out[v] = reduce_{e: dst[e]=v} w[e] * x[src[e]]``; ``w``
+  is ``[nnz]`` or ``[nnz, H]`` (one weight per head for ``x`` of ``[N, H, C]``).
+- ``sddmm(A, a, b, op)``: ``op="add"``: ``out[e] = a[src[e]] + b[dst[e]]``;
+  ``op="dot"``: ``out[e] = sum_k a[src[e], ..., k] * b[dst[e], ..., k]``.
+- ``edge_softmax(A, s)``: softmax of ``s`` over the in-edges of each destination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnncc.errors import IRError
+from gnncc.ir.types import AdjType, Dim, IRType, TensorType
+
+FLOAT = "float32"
+
+# Scalar expression of each unary activation; shared by the interpreter's docs
+# and by the elementwise kernel template.
+UNARY_OPS = (
+    "relu", "leaky_relu", "elu", "sigmoid", "tanh", "exp", "log", "neg", "abs",
+    "rsqrt_or_zero", "softplus", "gelu", "silu",
+)
+BINARY_OPS = ("add", "sub", "mul", "div", "maximum", "minimum")
+REDUCE_KINDS = ("sum", "mean", "max")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Schema of one op: its family, operand count and attribute defaults."""
+
+    name: str
+    family: str
+    infer: Callable[[list[IRType], dict[str, Any]], IRType]
+    num_inputs: int | None  # None: variadic (at least one)
+    attrs: dict[str, Any] = field(default_factory=dict)  # attr name -> default (REQUIRED if none)
+
+
+REQUIRED = object()
+OPS: dict[str, OpDef] = {}
+
+
+def _register(op_name: str, family: str, num_inputs: int | None, infer, **attrs) -> None:
+    OPS[op_name] = OpDef(op_name, family, infer, num_inputs, dict(attrs))
+
+
+def _fail(op: str, msg: str) -> IRError:
+    return IRError(f"{op}: {msg}")
+
+
+def _tensor(op: str, t: IRType, what: str) -> TensorType:
+    if not isinstance(t, TensorType):
+        raise _fail(op, f"{what} must be a tensor, got {t}")
+    return t
+
+
+def _adj(op: str, t: IRType, what: str = "adjacency") -> AdjType:
+    if not isinstance(t, AdjType):
+        raise _fail(op, f"{what} must be an adjacency, got {t}")
+    return t
+
+
+def _float(op: str, t: TensorType, what: str) -> None:
+    if t.dtype != FLOAT:
+        raise _fail(op, f"{what} must be float32, got {t}")
+
+
+def _same_dim(a: Dim, b: Dim) -> bool:
+    return a == b or isinstance(a, str) or isinstance(b, str)
+
+
+def _axis(op: str, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise _fail(op, f"axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def broadcast_shapes(op: str, a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    """NumPy broadcasting of two shapes (trailing dimensions aligned)."""
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out: list[Dim] = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise _fail(op, f"shapes {list(a)} and {list(b)} do not broadcast")
+    return tuple(out)
+
+
+# --- sources ---------------------------------------------------------------
+
+def _infer_given(types, attrs):
+    return attrs["type"]
+
+
+_register("input", "source", 0, _infer_given, name=REQUIRED, type=REQUIRED)
+_register("const", "source", 0, _infer_given, name=REQUIRED, type=REQUIRED)
+_register("graph.adj", "source", 0, _infer_given, type=REQUIRED)
+
+
+# --- graph-only ops (folded per graph) --------------------------------------
+
+def _infer_add_self_loops(types, attrs):
+    a = _adj("graph.add_self_loops", types[0])
+    if a.num_src != a.num_dst:
+        raise _fail("graph.add_self_loops", f"needs a square adjacency, got {a}")
+    return AdjType(a.num_src, a.num_dst, attrs["nnz_symbol"])
+
+
+def _infer_edge_full(types, attrs):
+    a = _adj("graph.edge_full", types[0])
+    return TensorType((a.nnz,), FLOAT)
+
+
+_register("graph.add_self_loops", "graph", 1, _infer_add_self_loops, nnz_symbol=REQUIRED)
+_register("graph.edge_full", "graph", 1, _infer_edge_full, value=1.0)
+
+
+# --- message passing --------------------------------------------------------
+
+def _infer_gather(types, attrs):
+    x = _tensor("gather", types[0], "x")
+    a = _adj("gather", types[1])
+    end = attrs["end"]
+    if end not in ("src", "dst"):
+        raise _fail("gather", f"end must be 'src' or 'dst', got {end!r}")
+    n = a.num_src if end == "src" else a.num_dst
+    if x.rank == 0 or not _same_dim(x.shape[0], n):
+        raise _fail("gather", f"x {x} has no leading dimension of {n} {end} nodes")
+    return TensorType((a.nnz, *x.shape[1:]), x.dtype)
+
+
+def _check_reduce(op, reduce):
+    if reduce not in REDUCE_KINDS:
+        raise _fail(op, f"reduce must be one of {REDUCE_KINDS}, got {reduce!r}")
+
+
+def _infer_scatter(types, attrs):
+    m = _tensor("scatter", types[0], "messages")
+    a = _adj("scatter", types[1])
+    _check_reduce("scatter", attrs["reduce"])
+    if m.rank == 0 or not _same_dim(m.shape[0], a.nnz):
+        raise _fail("scatter", f"messages {m} must have a leading dimension of nnz={a.nnz}")
+    return TensorType((a.num_dst, *m.shape[1:]), m.dtype)
+
+
+def _infer_spmm(types, attrs):
+    a = _adj("spmm", types[0])
+    x = _tensor("spmm", types[1], "x")
+    _float("spmm", x, "x")
+    _check_reduce("spmm", attrs["reduce"])
+    if x.rank not in (2, 3) or not _same_dim(x.shape[0], a.num_src):
+        raise _fail("spmm", f"x {x} must be [{a.num_src}, F] or [{a.num_src}, H, C]")
+    if len(types) == 3:
+        w = _tensor("spmm", types[2], "edge values")
+        want = (a.nnz,) if x.rank == 2 else (a.nnz, x.shape[1])
+        if w.rank != len(want) or not all(_same_dim(p, q) for p, q in zip(w.shape, want)):
+            raise _fail("spmm", f"edge values {w} must be [{', '.join(map(str, want))}] for x {x}")
+    return TensorType((a.num_dst, *x.shape[1:]), FLOAT)
+
+
+def _infer_sddmm(types, attrs):
+    a = _adj("sddmm", types[0])
+    u = _tensor("sddmm", types[1], "source operand")
+    v = _tensor("sddmm", types[2], "destination operand")
+    if u.shape[1:] != v.shape[1:] or u.rank not in (1, 2, 3):
+        raise _fail("sddmm", f"operands {u} and {v} must agree beyond the node dimension")
+    if not _same_dim(u.shape[0], a.num_src) or not _same_dim(v.shape[0], a.num_dst):
+        raise _fail("sddmm", f"operands {u}, {v} do not match {a}")
+    op = attrs["op"]
+    if op in ("add", "mul"):
+        return TensorType((a.nnz, *u.shape[1:]), FLOAT)
+    if op == "dot":
+        if u.rank < 2:
+            raise _fail("sddmm", "op 'dot' needs operands with a feature dimension")
+        return TensorType((a.nnz, *u.shape[1:-1]), FLOAT)
+    raise _fail("sddmm", f"op must be 'add', 'mul' or 'dot', got {op!r}")
+
+
+def _infer_edge_softmax(types, attrs):
+    a = _adj("edge_softmax", types[0])
+    s = _tensor("edge_softmax", types[1], "scores")
+    if s.rank not in (1, 2) or not _same_dim(s.shape[0], a.nnz):
+        raise _fail("edge_softmax", f"scores {s} must be [nnz] or [nnz, H] with nnz={a.nnz}")
+    return s
+
+
+_register("gather", "gather", 2, _infer_gather, end=REQUIRED)
+_register("scatter", "scatter", 2, _infer_scatter, reduce="sum")
+_register("spmm", "spmm", None, _infer_spmm, reduce="sum")
+_register("sddmm", "sddmm", 3, _infer_sddmm, op=REQUIRED)
+_register("edge_softmax", "edge_softmax", 2, _infer_edge_softmax)
+
+
+# --- dense ------------------------------------------------------------------
+
+def _infer_matmul(types, attrs):
+    x = _tensor("matmul", types[0], "x")
+    w = _tensor("matmul", types[1], "weight")
+    if x.rank != 2 or w.rank != 2 or not _same_dim(x.shape[1], w.shape[0]):
+        raise _fail("matmul", f"cannot multiply {x} by {w}: need [M, K] x [K, N]")
+    return TensorType((x.shape[0], w.shape[1]), FLOAT)
+
+
+def _infer_unary(types, attrs):
+    x = _tensor("unary", types[0], "x")
+    return TensorType(x.shape, x.dtype)
+
+
+def _binary_infer(name):
+    def infer(types, attrs):
+        a = _tensor(name, types[0], "lhs")
+        b = _tensor(name, types[1], "rhs")
+        if a.dtype != b.dtype:
+            raise _fail(name, f"dtypes differ: {a} vs {b}")
+        return TensorType(broadcast_shapes(name, a.shape, b.shape), a.dtype)
+    return infer
+
+
+def _infer_reshape(types, attrs):
+    """Like torch: at most one -1, resolved from the element count (or carried through
+    a symbolic leading dimension, e.g. ``[E, H] -> [-1, H, 1]``)."""
+    x = _tensor("reshape", types[0], "x")
+    shape = [int(d) if not isinstance(d, str) else d for d in attrs["shape"]]
+    if shape.count(-1) > 1 or any(isinstance(d, int) and d < -1 for d in shape):
+        raise _fail("reshape", f"invalid target shape {shape}")
+    known = 1
+    for d in shape:
+        if d != -1:
+            if not isinstance(d, int):
+                raise _fail("reshape", f"target shape {shape} must use -1, not a symbol")
+            known *= d
+    if x.is_concrete:
+        total = x.numel()
+        if -1 in shape:
+            if known == 0 or total % known:
+                raise _fail("reshape", f"cannot reshape {x} to {shape}")
+            shape[shape.index(-1)] = total // known
+        if TensorType(tuple(shape)).numel() != total:
+            raise _fail("reshape", f"cannot reshape {x} to {shape}")
+        return TensorType(tuple(shape), x.dtype)
+    rest = TensorType(x.shape[1:])
+    if -1 not in shape or not rest.is_concrete or rest.numel() != known:
+        raise _fail("reshape", f"cannot reshape {x} to {shape}: use -1 for its symbolic leading dimension")
+    shape[shape.index(-1)] = x.shape[0]
+    return TensorType(tuple(shape), x.dtype)
+
+
+def _infer_concat(types, attrs):
+    ts = [_tensor("concat", t, f"operand {i}") for i, t in enumerate(types)]
+    rank = ts[0].rank
+    axis = _axis("concat", attrs["axis"], rank)
+    for t in ts[1:]:
+        if t.rank != rank or any(
+            i != axis and not _same_dim(p, q) for i, (p, q) in enumerate(zip(t.shape, ts[0].shape))
+        ):
+            raise _fail("concat", f"operands {', '.join(map(str, ts))} disagree off axis {axis}")
+    total = 0
+    for t in ts:
+        if not isinstance(t.shape[axis], int):
+            raise _fail("concat", "symbolic concat axis")
+        total += t.shape[axis]
+    shape = list(ts[0].shape)
+    shape[axis] = total
+    return TensorType(tuple(shape), ts[0].dtype)
+
+
+def _infer_reduce(types, attrs):
+    x = _tensor("reduce", types[0], "x")
+    axis = _axis("reduce", attrs["axis"], x.rank)
+    return TensorType(tuple(d for i, d in enumerate(x.shape) if i != axis), x.dtype)
+
+
+def _infer_rowwise(types, attrs):
+    x = _tensor("rowwise", types[0], "x")
+    _float("rowwise", x, "x")
+    if x.rank == 0:
+        raise _fail("rowwise", "needs at least one dimension")
+    return x
+
+
+_register("matmul", "matmul", 2, _infer_matmul)
+# Only leaky_relu (negative slope) and elu (scale of the negative part) take a parameter.
+_UNARY_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
+for _name in UNARY_OPS:
+    _register(_name, "elementwise", 1, _infer_unary,
+              **({"alpha": _UNARY_ALPHA[_name]} if _name in _UNARY_ALPHA else {}))
+for _name in BINARY_OPS:
+    _register(_name, "elementwise", 2, _binary_infer(_name))
+_register("reshape", "reshape", 1, _infer_reshape, shape=REQUIRED)
+_register("concat", "concat", None, _infer_concat, axis=-1)
+for _kind in REDUCE_KINDS:
+    _register(f"reduce_{_kind}", "reduce", 1, _infer_reduce, axis=-1)
+# Row-wise ops act on the last axis.
+_register("softmax", "rowwise", 1, _infer_rowwise)
+_register("log_softmax", "rowwise", 1, _infer_rowwise)
+_register("l2_normalize", "rowwise", 1, _infer_rowwise, eps=1e-12)
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise IRError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None
+
+
+def complete_attrs(op: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and reject unknown or missing attributes."""
+    unknown = set(attrs) - set(op.attrs)
+    if unknown:
+        raise IRError(f"{op.name}: unknown attribute(s) {sorted(unknown)}")
+    out = {}
+    for key, default in op.attrs.items():
+        if key in attrs:
+            out[key] = attrs[key]
+        elif default is REQUIRED:
+            raise IRError(f"{op.name}: missing attribute {key!r}")
+        else:
+            out[key] = default
+    return out
+
+
+def infer_type(name: str, types: list[IRType], attrs: dict[str, Any]) -> IRType:
+    op = get_op(name)
+    if op.num_inputs is not None and len(types) != op.num_inputs:
+        raise IRError(f"{name}: expects {op.num_inputs} operand(s), got {len(types)}")
+    if op.num_inputs is None and not types:
+        raise IRError(f"{name}: expects at least one operand")
+    if name == "spmm" and len(types) not in (2, 3):
+        raise IRError(f"spmm: expects (adj, x) or (adj, x, edge_values), got {len(types)} operands")
+    return op.infer(types, attrs)

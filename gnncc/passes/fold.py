@@ -1,0 +1,65 @@
+"""Evaluate graph-only work once per graph, at compile time.
+
+A value is *graph-constant* when it depends only on the graph and on constants
+(weights): self-loop insertion, degrees, GCN's symmetric normalisation, edge
+weights. This pass evaluates those values with the reference interpreter and
+replaces them with constants, so the per-call path runs only feature work.
+It is required: ``graph.*`` ops have no kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnncc.errors import GnnccError
+from gnncc.ir.function import Builder, Function, Value
+from gnncc.ir.interpreter import evaluate_node
+from gnncc.passes.manager import PassContext, copy_node, register_pass
+
+NAME = "fold_graph_constants"
+
+
+def graph_constant_values(fn: Function) -> set[Value]:
+    """Values that depend on no function input."""
+    constant: set[Value] = set()
+    for node in fn.nodes:
+        if node.op == "input":
+            continue
+        if all(v in constant for v in node.inputs):
+            constant.add(node.output)
+    return constant
+
+
+@register_pass(NAME, "compute graph-only values (self-loops, degrees, normalisation) once per graph",
+               required=True)
+def fold_graph_constants(fn: Function, ctx: PassContext) -> Function:
+    constant = graph_constant_values(fn)
+    needed = {v for n in fn.nodes if n.output not in constant for v in n.inputs if v in constant}
+    needed |= {v for v in fn.outputs if v in constant}
+    if any(n.op == "graph.adj" for n in fn.nodes) and ctx.graph_adj is None:
+        raise GnnccError("fold_graph_constants: the IR reads the graph but no graph was given")
+
+    values: dict[Value, Any] = {}
+    b = Builder()
+    mapping: dict[Value, Value] = {}
+    folded = 0
+    for node in fn.nodes:
+        out = node.output
+        if out in constant:
+            args = [values[v] for v in node.inputs]
+            values[out] = fn.constants[node.attrs["name"]] if node.op == "const" else evaluate_node(
+                node, args, ctx.graph_adj
+            )
+            if out not in needed:
+                continue
+            if node.op == "const":
+                mapping[out] = copy_node(node, b, mapping.__getitem__, fn)
+            else:
+                folded += 1
+                op = node.op.removeprefix("graph.")
+                mapping[out] = b.const(f"per_graph.{folded}.{op}", values[out])
+        else:
+            mapping[out] = copy_node(node, b, mapping.__getitem__, fn)
+    if folded:
+        ctx.note(NAME, f"{folded} graph-only value(s) precomputed for this graph")
+    return b.finish([mapping[v] for v in fn.outputs])

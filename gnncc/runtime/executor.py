@@ -1,0 +1,184 @@
+"""Runs a compiled function: kernels in order on torch tensors, zero-copy.
+
+At construction the executor plans memory once: every intermediate gets a slice
+of a pooled buffer, reused as soon as its last reader has run (greedy best fit
+over value lifetimes), reshapes become views, and constants move to the device.
+Kernels whose operands are all fixed are pre-bound, so a call does no Python
+work for them beyond the packed-function call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from gnncc.codegen.target import Target
+from gnncc.errors import InputError
+from gnncc.ir.adjacency import Adjacency
+from gnncc.ir.function import Function, Node, Value
+from gnncc.ir.types import TensorType
+
+ALIGN = 64  # bytes; TVM kernels assume 64-byte aligned operands
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64}
+
+
+def _nbytes(t: TensorType) -> int:
+    return t.numel() * torch.empty((), dtype=TORCH_DTYPES[t.dtype]).element_size()
+
+
+@dataclass(frozen=True)
+class BufferPlan:
+    """Where each intermediate lives: ``slot[value] = buffer index``, and buffer sizes in bytes."""
+
+    sizes: tuple[int, ...]
+    slot: dict[Value, int]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
+def plan_buffers(fn: Function, computed: list[Node]) -> BufferPlan:
+    """Greedy best-fit assignment of computed values to reusable buffers.
+
+    A value's buffer is released after the last node reading it (or reading a view
+    of it); function outputs keep their buffer to the end.
+    """
+    root: dict[Value, Value] = {}
+    for node in fn.nodes:
+        if node.op == "reshape":
+            root[node.output] = root.get(node.inputs[0], node.inputs[0])
+    last_use: dict[Value, int] = {}
+    for i, node in enumerate(fn.nodes):
+        for v in node.inputs:
+            last_use[root.get(v, v)] = i
+    pinned = {root.get(v, v) for v in fn.outputs}
+    order = {node: i for i, node in enumerate(fn.nodes)}
+
+    sizes: list[int] = []
+    free: list[int] = []
+    slot: dict[Value, int] = {}
+    releases: dict[int, list[int]] = {}
+    for node in computed:
+        i = order[node]
+        for done in [k for k in releases if k < i]:
+            free.extend(releases.pop(done))
+        need = _nbytes(node.output.type)
+        fitting = [b for b in free if sizes[b] >= need]
+        if fitting:
+            buf = min(fitting, key=lambda b: sizes[b])
+        elif free:  # grow the largest free buffer rather than adding one
+            buf = max(free, key=lambda b: sizes[b])
+            sizes[buf] = need
+        else:
+            buf = len(sizes)
+            sizes.append(need)
+        if buf in free:
+            free.remove(buf)
+        slot[node.output] = buf
+        if node.output not in pinned:
+            releases.setdefault(last_use.get(node.output, i), []).append(buf)
+    return BufferPlan(tuple(sizes), slot)
+
+
+class Executor:
+    """Callable that runs ``fn``'s kernels; built by ``gnncc.compile``."""
+
+    def __init__(self, fn: Function, kernels: dict[Node, Callable], target: Target) -> None:
+        if len(fn.inputs) != 1 or len(fn.outputs) != 1:
+            raise InputError("the executor runs functions with one feature input and one output")
+        self.fn = fn
+        self.target = target
+        self.device = target.device
+        self.input_type: TensorType = fn.inputs[0].type
+        computed = [n for n in fn.nodes if n in kernels]
+        self.plan = plan_buffers(fn, computed)
+        self._buffers = [
+            torch.empty(max(size, ALIGN), dtype=torch.uint8, device=self.device) for size in self.plan.sizes
+        ]
+        self._input = fn.inputs[0]
+        static: dict[Value, object] = {}
+        per_call: set[Value] = {self._input}
+        self._per_call_views: list[tuple[Value, Value, tuple]] = []
+        for node in fn.nodes:
+            v = node.output
+            if node.op == "const":
+                data = fn.const_data(v)
+                static[v] = data.to(self.device) if isinstance(data, Adjacency) else data.to(self.device).contiguous()
+            elif node.op == "reshape":
+                shape = tuple(v.type.shape)
+                if node.inputs[0] in per_call:
+                    per_call.add(v)
+                    self._per_call_views.append((v, node.inputs[0], shape))
+                else:
+                    static[v] = static[node.inputs[0]].view(shape)
+            elif node in kernels:
+                t = v.type
+                raw = self._buffers[self.plan.slot[v]][: _nbytes(t)]
+                static[v] = raw.view(TORCH_DTYPES[t.dtype]).view(tuple(t.shape))
+        self._static = static
+        # (prebound call) or (kernel, operand values, output value) for steps reading the input.
+        self._steps: list[tuple[Callable[[], None] | None, Callable | None, list[Value], Value]] = []
+        for node in computed:
+            kernel = kernels[node]
+            if any(v in per_call for v in node.inputs):
+                self._steps.append((None, kernel, node.inputs, node.output))
+            else:
+                bound = kernel.bind([static[v] for v in node.inputs], static[node.output])
+                self._steps.append((bound, None, node.inputs, node.output))
+        self._output = fn.outputs[0]
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate features and return a contiguous, aligned tensor on the target device."""
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"features must be a torch.Tensor, got {type(x).__name__}")
+        want = self.input_type
+        if x.dim() != want.rank or tuple(x.shape) != tuple(want.shape):
+            hint = ""
+            if x.dim() == 2 and x.shape[0] == want.shape[0]:
+                hint = f"; the model was compiled for {want.shape[1]} input features, x has {x.shape[1]}"
+            elif x.dim() == 2:
+                hint = f"; the graph has {want.shape[0]} nodes, x has {x.shape[0]} rows"
+            raise InputError(f"features x must have shape {list(want.shape)}, got {list(x.shape)}{hint}")
+        if x.dtype != TORCH_DTYPES[want.dtype]:
+            raise InputError(
+                f"features x must be {want.dtype}, got {str(x.dtype).removeprefix('torch.')}; "
+                "convert with x.float()"
+            )
+        if x.device.type != self.device.type:
+            raise InputError(
+                f"features x are on {x.device}, but the model was compiled for {self.target}; "
+                f"move them with x.to('{self.device.type}')"
+            )
+        if not x.is_contiguous() or x.data_ptr() % ALIGN:
+            x = x.contiguous() if x.data_ptr() % ALIGN == 0 else x.clone(memory_format=torch.contiguous_format)
+            if x.data_ptr() % ALIGN:
+                x = torch.empty_like(x).copy_(x)
+        return x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.check_input(x)
+        env = self._static
+        if self._per_call_views or any(s[0] is None for s in self._steps):
+            env = dict(self._static)
+            env[self._input] = x
+            for v, src, shape in self._per_call_views:
+                env[v] = env[src].view(shape)
+        for bound, kernel, inputs, output in self._steps:
+            if bound is not None:
+                bound()
+            else:
+                kernel([env[v] for v in inputs], env[output])
+        result = env[self._output] if self._output in env else x
+        return result.clone()
+
+    def describe_memory(self) -> str:
+        sizes = ", ".join(f"{s / 1024:.1f} KiB" for s in self.plan.sizes)
+        n_values = len(self.plan.slot)
+        return (
+            f"{n_values} intermediate value(s) in {len(self.plan.sizes)} reused buffer(s): "
+            f"{self.plan.total_bytes / 1024:.1f} KiB in all ({sizes})"
+        )

@@ -1,0 +1,73 @@
+"""Generated CUDA C of every family compiles with nvcc (no GPU needed)."""
+
+import pytest
+import torch
+
+from gnncc.codegen import Target, build_kernel, default_config, generate_cuda_source
+from gnncc.codegen.nvcc import compile_cubin, nvcc_path
+from gnncc.codegen.testing import dense_node, edge_case_graphs, neighbour_configs, sparse_node
+from gnncc.errors import CodegenError
+
+pytestmark = pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found: cannot compile generated CUDA C")
+
+ADJ = edge_case_graphs()["random"]
+ADJ64 = edge_case_graphs(torch.int64)["random"]
+R = torch.randn
+NODES = {
+    "spmm": sparse_node("spmm", ADJ, [("adj", ()), ("src", (2, 40)), ("nnz", (2,))], reduce="mean"),
+    "scatter": sparse_node("scatter", ADJ, [("nnz", (70,)), ("adj", ())], reduce="max"),
+    "gather": sparse_node("gather", ADJ, [("dst", (33,)), ("adj", ())], end="dst"),
+    "sddmm": sparse_node("sddmm", ADJ, [("adj", ()), ("src", (4, 8)), ("dst", (4, 8))], op="dot"),
+    "edge_softmax": sparse_node("edge_softmax", ADJ, [("adj", ()), ("nnz", (3,))]),
+    "matmul": dense_node("matmul", [R(100, 75), R(75, 19)]),
+    "elementwise": dense_node("gelu", [R(300, 7)]),
+    "reduce": dense_node("reduce_max", [R(5, 6, 7)], axis=1),
+    "rowwise": dense_node("log_softmax", [R(50, 9)]),
+    "concat": dense_node("concat", [R(3, 4), R(3, 2)], axis=1),
+}
+
+
+def _configs(family):
+    """The default and (up to) three other points of the CUDA space."""
+    return [None, *neighbour_configs(family, "cuda")[:3]]
+
+
+@pytest.mark.parametrize("family,config", [(f, c) for f in NODES for c in _configs(f)], ids=str)
+def test_cuda_source_compiles(family, config):
+    node, _ = NODES[family]
+    assert node.family == family
+    source = generate_cuda_source(node, "sm_90", config)
+    assert "__global__" in source
+    assert compile_cubin(source, "sm_90")
+
+
+CUDA_POINTS = neighbour_configs("spmm", "cuda") + neighbour_configs("matmul", "cuda")
+
+
+@pytest.mark.parametrize("config", CUDA_POINTS, ids=str)
+def test_cuda_spaces_compile(config):
+    family = "spmm" if "lanes" in config else "matmul"
+    assert compile_cubin(generate_cuda_source(NODES[family][0], "sm_90", config))
+
+
+def test_cuda_int64_indices_and_unary_ops():
+    node, _ = sparse_node("spmm", ADJ64, [("adj", ()), ("src", (16,))], reduce="sum")
+    source = generate_cuda_source(node, index_dtype="int64")
+    assert "int64_t" in source
+    compile_cubin(source)
+    b_nodes = [dense_node(op, [R(4, 5)])[0] for op in ("elu", "softplus", "rsqrt_or_zero", "silu", "tanh")]
+    for n in b_nodes:
+        compile_cubin(generate_cuda_source(n))
+
+
+def test_cuda_kernel_metadata():
+    node, _ = NODES["spmm"]
+    kernel = build_kernel(node, Target("cuda", "sm_90"))
+    assert kernel.config == default_config(node, Target("cuda", "sm_90"))
+    assert kernel.name == "spmm_mean_ew_h2c40_i32"
+    assert "T.thread_binding" in kernel.script()
+
+
+def test_nvcc_error_is_reported():
+    with pytest.raises(CodegenError, match="nvcc"):
+        compile_cubin("this is not cuda")

@@ -1,0 +1,35 @@
+"""Whole models for CUDA on a machine without a GPU: every kernel that the optimised IR of each
+supported conv needs is generated for sm_90 and compiled by nvcc to a cubin."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from graphs import random_graph
+from test_compile_pyg import CONVS, MIXES, Single
+
+from gnncc.codegen.nvcc import compile_cubin
+from gnncc.codegen.target import resolve_target
+from gnncc.compiler import build_kernels, optimise
+
+pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+
+MODELS = {**{name: (lambda c=c: Single(c(12, 5))) for name, c in CONVS.items()},
+          **{name: (lambda m=m: m(12, 5)) for name, m in MIXES.items()}}
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage_mean", "sage_max", "sage_normalize_project", "gin_eps", "gat",
+                                  "gat_mean_heads", "gat_residual_nobias", "gcn_gat", "sage_gin_gcn_residual"])
+def test_every_kernel_of_the_model_compiles_with_nvcc(name, tmp_path):
+    torch.manual_seed(0)
+    graph = random_graph(30, 90, seed=0)
+    _, ir, _ = optimise(MODELS[name]().eval(), graph)
+    kernels = build_kernels(ir, resolve_target("cuda:sm_90", require_device=False))
+    assert kernels
+    for node, kernel in kernels.items():
+        source = kernel.source()
+        assert "__global__" in source, f"{node.op}: no CUDA kernel in the generated source"
+        cubin = compile_cubin(source, "sm_90")
+        assert len(cubin) > 0, f"{node.op}: empty cubin"
