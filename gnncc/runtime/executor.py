@@ -20,7 +20,7 @@ from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
 
-ALIGN = 64  # bytes; TVM kernels assume 64-byte aligned operands
+ALIGN = 64  # bytes; buffers are at least this large so every slice of them stays aligned
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64}
 
@@ -132,7 +132,7 @@ class Executor:
         self._output = fn.outputs[0]
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Validate features and return a contiguous, aligned tensor on the target device."""
+        """Validate features and return them contiguous (kernels assume only element alignment)."""
         if not isinstance(x, torch.Tensor):
             raise InputError(f"features must be a torch.Tensor, got {type(x).__name__}")
         want = self.input_type
@@ -153,11 +153,7 @@ class Executor:
                 f"features x are on {x.device}, but the model was compiled for {self.target}; "
                 f"move them with x.to('{self.device.type}')"
             )
-        if not x.is_contiguous() or x.data_ptr() % ALIGN:
-            x = x.contiguous() if x.data_ptr() % ALIGN == 0 else x.clone(memory_format=torch.contiguous_format)
-            if x.data_ptr() % ALIGN:
-                x = torch.empty_like(x).copy_(x)
-        return x
+        return x.contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = self.check_input(x)
