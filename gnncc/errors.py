@@ -29,3 +29,8 @@ class CodegenError(GnnccError):
 
 class TargetError(GnnccError, ValueError):
     """The requested target is unknown or not available on this machine."""
+
+
+class LibraryError(GnnccError):
+    """A library cannot be loaded: not a gnncc library, truncated, corrupt, or built for another
+    format version, TVM version or machine."""

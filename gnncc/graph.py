@@ -19,6 +19,8 @@ import torch
 from gnncc.errors import GraphError
 from gnncc.ir.adjacency import Adjacency
 
+INT64_MAX = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class DegreeStats:
@@ -75,7 +77,13 @@ class Graph:
         """From a PyG ``Data`` (anything with ``edge_index`` and ``num_nodes``)."""
         if not hasattr(data, "edge_index") or data.edge_index is None:
             raise GraphError(f"{type(data).__name__} has no edge_index; expected a PyG Data object")
-        return cls(data.edge_index, data.num_nodes)
+        # validate first: PyG's num_nodes infers the count from edge_index and fails on malformed ones
+        _validate_edge_index(data.edge_index, None)
+        try:
+            num_nodes = getattr(data, "num_nodes", None)
+        except Exception:  # PyG's last resort, edge_index.max() + 1, fails on e.g. uint16 ids: infer it here
+            num_nodes = None
+        return cls(data.edge_index, num_nodes)
 
     @classmethod
     def from_scipy(cls, matrix: Any) -> Graph:
@@ -84,7 +92,7 @@ class Graph:
 
         if not sp.issparse(matrix):
             raise GraphError(f"expected a scipy sparse matrix, got {type(matrix).__name__}")
-        if matrix.shape[0] != matrix.shape[1]:
+        if len(matrix.shape) != 2 or matrix.shape[0] != matrix.shape[1]:
             raise GraphError(f"adjacency matrix must be square, got shape {matrix.shape}")
         coo = matrix.tocoo()
         edge_index = np.stack([coo.row, coo.col]).astype(np.int64)
@@ -96,6 +104,8 @@ class Graph:
 
         An undirected graph gives both directions of every edge, as PyG's ``from_networkx``.
         """
+        if not all(hasattr(g, a) for a in ("nodes", "edges", "is_directed")):
+            raise GraphError(f"expected a networkx graph, got {type(g).__name__}")
         nodes = {n: i for i, n in enumerate(g.nodes)}
         pairs = [(nodes[u], nodes[v]) for u, v in g.edges()]
         if not g.is_directed():
@@ -105,10 +115,24 @@ class Graph:
 
     @classmethod
     def from_npz(cls, path: str | Path) -> Graph:
-        """From a ``.npz`` with ``src``, ``dst`` and ``num_nodes`` (the layout of ``shared/data``)."""
-        with np.load(path) as d:
-            edge_index = np.stack([d["src"], d["dst"]]).astype(np.int64)
-            return cls(torch.from_numpy(edge_index), int(d["num_nodes"]))
+        """From a ``.npz`` with ``src``, ``dst`` and ``num_nodes`` (the layout of ``shared/data``).
+
+        A file that cannot be read as such (not a zip, corrupt, keys missing, wrong dtypes or
+        shapes) is a ``GraphError`` naming the file and key; a missing file stays ``FileNotFoundError``.
+        """
+        arrays = _read_npz(path, ("src", "dst", "num_nodes"))
+        src, dst, n = arrays["src"], arrays["dst"], arrays["num_nodes"]
+        for key, a in (("src", src), ("dst", dst)):
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                raise GraphError(f"{path}: {key!r} must be a 1-D integer array, got {a.dtype} of shape {list(a.shape)}")
+        if src.shape != dst.shape:
+            raise GraphError(f"{path}: 'src' and 'dst' differ in length ({src.shape[0]} vs {dst.shape[0]})")
+        if n.size != 1 or n.dtype.kind not in "iu":
+            raise GraphError(f"{path}: 'num_nodes' must be one integer, got {n.dtype} of shape {list(n.shape)}")
+        try:
+            return cls(torch.stack([_from_numpy(src), _from_numpy(dst)]), n.reshape(()).item())
+        except GraphError as e:
+            raise GraphError(f"{path}: {e}") from e
 
     @classmethod
     def coerce(cls, graph: Any, num_nodes: int | None = None) -> Graph:
@@ -142,12 +166,23 @@ class Graph:
     @cached_property
     def csc(self) -> Adjacency:
         """In-edges grouped by target: ``indices`` are sources (what aggregation reads)."""
-        return Adjacency.from_coo(self._src, self._dst, self.num_nodes, self.num_nodes)
+        return self._layout(self._src, self._dst)
 
     @cached_property
     def csr(self) -> Adjacency:
         """Out-edges grouped by source: ``indices`` are targets."""
-        return Adjacency.from_coo(self._dst, self._src, self.num_nodes, self.num_nodes)
+        return self._layout(self._dst, self._src)
+
+    def _layout(self, src: torch.Tensor, dst: torch.Tensor) -> Adjacency:
+        try:
+            return Adjacency.from_coo(src, dst, self.num_nodes, self.num_nodes)
+        except (MemoryError, RuntimeError) as e:
+            if isinstance(e, RuntimeError) and "alloc" not in str(e):
+                raise
+            raise GraphError(
+                f"cannot allocate the sparse layout of a graph with num_nodes={self.num_nodes} "
+                f"(its index pointer alone takes {(self.num_nodes + 1) * 8 / 2**30:.1f} GiB)"
+            ) from e
 
     @property
     def index_dtype(self) -> torch.dtype:
@@ -192,17 +227,33 @@ def _validate_edge_index(edge_index: Any, num_nodes: int | None) -> tuple[torch.
             raise GraphError(f"num_nodes must be an int, got {type(num_nodes).__name__}")
         if num_nodes < 0:
             raise GraphError(f"num_nodes must be >= 0, got {num_nodes}")
+        if num_nodes > INT64_MAX:
+            raise GraphError(f"num_nodes={num_nodes} does not fit in int64")
     if isinstance(edge_index, (list, tuple)):
-        edge_index = torch.as_tensor(np.asarray(edge_index, dtype=np.int64) if len(edge_index) else [[], []])
-    elif isinstance(edge_index, np.ndarray):
-        edge_index = torch.from_numpy(edge_index)
+        if not len(edge_index):
+            edge_index = np.zeros((2, 0), dtype=np.int64)
+        else:
+            try:
+                edge_index = np.asarray(edge_index)
+            except (ValueError, TypeError, OverflowError) as e:
+                raise GraphError(f"edge_index is not a rectangular [2, E] array of integers: {e}") from e
+            if edge_index.size == 0 and edge_index.dtype.kind == "f":  # [[], []]: numpy's default is float
+                edge_index = edge_index.astype(np.int64)
+    if isinstance(edge_index, np.ndarray):
+        edge_index = _from_numpy(edge_index)
     if not isinstance(edge_index, torch.Tensor):
         raise GraphError(f"edge_index must be a tensor of shape [2, E], got {type(edge_index).__name__}")
+    if edge_index.layout != torch.strided or edge_index.is_nested:
+        raise GraphError(f"edge_index must be a dense tensor of shape [2, E], got layout {edge_index.layout}")
+    if edge_index.device.type == "meta":
+        raise GraphError("edge_index is a meta tensor (no data); pass a tensor holding the node ids")
     if edge_index.is_floating_point() or edge_index.is_complex() or edge_index.dtype == torch.bool:
-        raise GraphError(
-            f"edge_index must hold integer node ids, got dtype {str(edge_index.dtype).removeprefix('torch.')}; "
-            "convert it with edge_index.long()"
-        )
+        raise _dtype_error(str(edge_index.dtype).removeprefix("torch."))
+    if edge_index.dtype in (torch.uint64, torch.uint32, torch.uint16) and edge_index.numel():
+        # the unsigned types have few kernels in torch; uint64 ids >= 2**63 would wrap negative
+        if edge_index.dtype == torch.uint64 and bool((edge_index.view(torch.int64) < 0).any()):
+            raise GraphError("edge_index has a node id >= 2**63, beyond int64")
+        edge_index = edge_index.to(torch.int64)
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise GraphError(
             f"edge_index must have shape [2, E], got {list(edge_index.shape)}"
@@ -223,3 +274,48 @@ def _validate_edge_index(edge_index: Any, num_nodes: int | None) -> tuple[torch.
                 "ids must be in [0, num_nodes)"
             )
     return src, dst
+
+
+def _dtype_error(dtype: str) -> GraphError:
+    return GraphError(
+        f"edge_index must hold integer node ids, got dtype {dtype}; convert it with edge_index.long()"
+    )
+
+
+def _from_numpy(a: np.ndarray) -> torch.Tensor:
+    """An integer numpy array as an int64 tensor (any strides or byte order); other dtypes are GraphErrors."""
+    if a.dtype.kind not in "iu":
+        if a.dtype.kind == "O":
+            raise GraphError(
+                "edge_index must hold integer node ids, got a numpy object array "
+                "(ragged rows, None, strings or ids beyond int64?)"
+            )
+        raise _dtype_error(str(a.dtype))
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and int(a.max()) > INT64_MAX:
+        raise GraphError(f"edge_index has node id {int(a.max())}, beyond int64")
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    # ascontiguousarray keeps negative strides on size-1 axes, which torch.from_numpy rejects
+    return torch.from_numpy(a.copy() if any(st < 0 for st in a.strides) else a)
+
+
+def _read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz``; anything unreadable is a GraphError naming the file and key."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as e:  # corrupt or truncated zip, pickled or unknown content
+        raise GraphError(f"{path} is not a readable .npz file: {type(e).__name__}: {e}") from e
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise GraphError(f"{path} holds a single array, not an .npz archive with keys {list(keys)}")
+    with archive:
+        missing = [k for k in keys if k not in archive.files]
+        if missing:
+            raise GraphError(f"{path} lacks key(s) {missing}; it has {archive.files} (expected {list(keys)})")
+        out = {}
+        for key in keys:
+            try:
+                out[key] = np.asarray(archive[key])
+            except Exception as e:  # a corrupt member: bad header, truncated data, CRC mismatch
+                raise GraphError(f"{path}: cannot read key {key!r}: {type(e).__name__}: {e}") from e
+        return out

@@ -26,7 +26,7 @@ def test_every_kernel_of_the_model_compiles_with_nvcc(name, tmp_path):
     torch.manual_seed(0)
     graph = random_graph(30, 90, seed=0)
     _, ir, _ = optimise(MODELS[name]().eval(), graph)
-    kernels = build_kernels(ir, resolve_target("cuda:sm_90", require_device=False))
+    kernels, _ = build_kernels(ir, resolve_target("cuda:sm_90", require_device=False))
     assert kernels
     for node, kernel in kernels.items():
         source = kernel.source()

@@ -1,10 +1,17 @@
-"""The ``gnncc`` command line."""
+"""The ``gnncc`` command line.
+
+Each command is a module of this package with ``register(subparsers)``, which adds its
+sub-parser and sets ``func`` (called with the parsed arguments, returning the exit code).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 
+import gnncc.cli
 from gnncc.errors import GnnccError
 
 DESCRIPTION = """\
@@ -15,38 +22,24 @@ examples:
                                   against PyG and print both times
   gnncc demo --target cuda        the same on the GPU
   gnncc demo --explain            also print the optimised IR and kernels of each model
+
+run 'gnncc COMMAND --help' for the options of each command.
 """
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from gnncc.cli.demo import run_demo
-
-    return run_demo(args.target, args.explain, args.repeat)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from gnncc import __version__
+
     parser = argparse.ArgumentParser(
         prog="gnncc", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"gnncc {_version()}")
+    parser.add_argument("--version", action="version", version=f"gnncc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="compile GCN and GAT on the built-in Cora graph, check against PyG, print times",
-        description="Compile a 2-layer GCN and a 2-layer GAT (8 heads) on Cora, shipped with gnncc; "
-        "check each output against PyG (relative error) and print gnncc and PyG times.",
-    )
-    demo.add_argument("--target", default="cpu", help="cpu (default) or cuda")
-    demo.add_argument("--explain", action="store_true", help="print the optimised IR and kernels")
-    demo.add_argument("--repeat", type=int, default=20, help="timed runs per model (median reported)")
-    demo.set_defaults(func=_demo)
+    for info in sorted(pkgutil.iter_modules(gnncc.cli.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"gnncc.cli.{info.name}")
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
-
-
-def _version() -> str:
-    from gnncc import __version__
-
-    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,97 +1,43 @@
-"""Compiled kernels: build an IR node through its family's template, cache, and call it."""
+"""Compiled kernels: build an IR node through its family's template, cache, and call it.
+
+Calling goes through ``gnncc.runtime.binding`` (shared with libraries loaded without the compiler).
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 import tvm
-import tvm_ffi
 
 from gnncc.codegen.schedule import load_space
-from gnncc.codegen.spec import KernelSpec, TensorSpec, spec_of
+from gnncc.codegen.spec import KernelSpec, spec_of
 from gnncc.codegen.target import Target
 from gnncc.codegen.templates import TEMPLATES
 from gnncc.codegen.templates.common import Call
 from gnncc.errors import CodegenError
-from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Node
 from gnncc.ir.types import DTYPE_SHORT
+from gnncc.runtime.binding import CallBinding, RuntimeKernel
 
-Operand = torch.Tensor | Adjacency
 
-
-class Kernel:
+class Kernel(RuntimeKernel):
     """One compiled kernel for one IR node shape; call with ``(operands, out)`` in node input order."""
 
     def __init__(self, name: str, spec: KernelSpec, config: dict[str, Any], target: Target,
                  calls: list[Call], lib: Any) -> None:
-        self.name = name
+        binding = CallBinding(name, TEMPLATES[spec.family].VIEW, spec.inputs, spec.output, spec.index_dtype,
+                              tuple((c.name, c.args) for c in calls))
+        super().__init__(binding, [lib[c.name] for c in calls])
         self.family = spec.family
         self.config = config
         self.target = target
         self.spec = spec
-        self._calls = calls
+        self.calls = calls
         self._lib = lib
-        self._funcs = [(lib[c.name], c.args) for c in calls]
-
-    def _flatten(self, operands: Sequence[Operand], out: torch.Tensor) -> list[torch.Tensor]:
-        if len(operands) != len(self.spec.inputs):
-            raise CodegenError(f"{self.name}: expects {len(self.spec.inputs)} operands, got {len(operands)}")
-        flat: list[torch.Tensor] = []
-        for i, (want, got) in enumerate(zip(self.spec.inputs, operands)):
-            if want is None:
-                if not isinstance(got, Adjacency):
-                    raise CodegenError(
-                        f"{self.name}: operand {i} must be an Adjacency, got {type(got).__name__}"
-                    )
-                flat += [got.indptr, got.indices]
-            elif not isinstance(got, torch.Tensor):
-                raise CodegenError(f"{self.name}: operand {i} must be a tensor, got {type(got).__name__}")
-            else:
-                flat.append(self._view(got, want, f"operand {i}"))
-        flat.append(self._view(out, self.spec.output, "output"))
-        return flat
-
-    def _view(self, t: torch.Tensor, want: TensorSpec, what: str) -> torch.Tensor:
-        """The layout the template expects (see ``gnncc.codegen.templates``)."""
-        if not t.is_contiguous():
-            raise CodegenError(f"{self.name}: {what} must be contiguous")
-        lead_ok = want.shape[:1] == (None,) or tuple(t.shape[:1]) == want.shape[:1]
-        if tuple(t.shape[1:]) != want.shape[1:] or not lead_ok:
-            raise CodegenError(f"{self.name}: {what} has shape {list(t.shape)}, expected {want}")
-        view = TEMPLATES[self.family].VIEW
-        if view == "rows":
-            return t.view(t.shape[0], want.width)
-        return t.view(-1) if view == "flat" else t
-
-    def __call__(self, operands: Sequence[Operand], out: torch.Tensor) -> None:
-        operands = [o.contiguous() if isinstance(o, torch.Tensor) else o for o in operands]
-        if out.is_contiguous():
-            self.bind(operands, out)()
-        else:
-            tmp = torch.empty_like(out, memory_format=torch.contiguous_format)
-            self.bind(operands, tmp)()
-            out.copy_(tmp)
-
-    def bind(self, operands: Sequence[Operand], out: torch.Tensor) -> Callable[[], None]:
-        """A no-argument callable running the kernel on these exact buffers (converted once)."""
-        flat = [tvm_ffi.from_dlpack(t) for t in self._flatten(operands, out)]
-        bound = [functools.partial(f, *(flat[i] for i in args)) for f, args in self._funcs]
-        if len(bound) == 1:
-            return bound[0]  # the common case: the packed call itself, no wrapper
-
-        def run_all() -> None:
-            for b in bound:
-                b()
-
-        return run_all
 
     def script(self) -> str:
         """TVMScript of the PrimFunc(s)."""
-        return "\n\n".join(c.func.script() for c in self._calls)
+        return "\n\n".join(c.func.script() for c in self.calls)
 
     def source(self) -> str:
         """CUDA C for CUDA targets; LLVM IR for CPU."""

@@ -2,11 +2,11 @@
 
 Sparse families keep graph sizes (node counts, nnz) out of the spec, so one compiled kernel
 serves every graph; feature dimensions, attributes, dtypes and the index dtype are baked in.
+``TensorSpec`` lives in the runtime (``gnncc.runtime.binding``), which checks operands against it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,27 +14,11 @@ from gnncc.errors import CodegenError
 from gnncc.ir.adjacency import index_dtype_for
 from gnncc.ir.function import Node
 from gnncc.ir.types import AdjType, TensorType
+from gnncc.runtime.binding import TensorSpec
 
 SPARSE_FAMILIES = ("spmm", "scatter", "gather", "sddmm", "edge_softmax")
 DENSE_FAMILIES = ("matmul", "elementwise", "reduce", "rowwise", "concat")
 INDEX_DTYPES = ("int32", "int64")
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A tensor operand; in sparse families the leading (node or edge) dimension is ``None``."""
-
-    shape: tuple[int | None, ...]
-    dtype: str
-
-    @property
-    def width(self) -> int:
-        """Elements per leading-dimension row."""
-        return math.prod(self.shape[1:])
-
-    @property
-    def numel(self) -> int:
-        return math.prod(d for d in self.shape if d is not None)
 
 
 @dataclass(frozen=True)
@@ -55,9 +39,7 @@ class KernelSpec:
 
     def describe_shapes(self) -> str:
         def one(t: TensorSpec | None) -> str:
-            if t is None:
-                return "adj"
-            return f"{t.dtype}[{', '.join('?' if d is None else str(d) for d in t.shape)}]"
+            return "adj" if t is None else str(t)
 
         return f"({', '.join(map(one, self.inputs))}) -> {one(self.output)}"
 

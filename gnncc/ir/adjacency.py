@@ -15,8 +15,8 @@ INT32_MAX = 2**31 - 1
 
 
 def index_dtype_for(num_nodes: int, num_edges: int) -> torch.dtype:
-    """int32 when every node id and edge offset fits, else int64."""
-    return torch.int32 if max(num_nodes, num_edges) <= INT32_MAX else torch.int64
+    """int32 when every node id, edge offset and the ``num_nodes + 1`` long indptr fit, else int64."""
+    return torch.int32 if max(num_nodes + 1, num_edges) <= INT32_MAX else torch.int64
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from gnncc.errors import IRError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Function, Node, Value
+from gnncc.ir.ops import parse_epilogue
 
 _UNARY = {
     "relu": lambda x, a: torch.relu(x),
@@ -70,6 +71,35 @@ def _edge_expand(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return w.view(*w.shape, *([1] * (x.dim() - w.dim())))
 
 
+def _spmm(adj: Adjacency, x: torch.Tensor, w: torch.Tensor | None, reduce: str) -> torch.Tensor:
+    msg = x.index_select(0, adj.src_ids().to(x.device))
+    if w is not None:
+        msg = msg * _edge_expand(w, msg)
+    return segment_reduce(msg, adj, reduce)
+
+
+def apply_epilogue(out: torch.Tensor, steps: list[str] | tuple[str, ...], operands: list[torch.Tensor]) -> torch.Tensor:
+    """Apply a fused op's epilogue (see ``gnncc.ir.ops``) to its ``[N, W]`` result."""
+    rest = iter(operands)
+    for step in parse_epilogue(steps):
+        out = _BINARY[step.op](out, next(rest)) if step.kind else _UNARY[step.op](out, step.alpha)
+    return out
+
+
+def _attention_spmm(attrs: dict[str, Any], adj: Adjacency, x: torch.Tensor, p: torch.Tensor,
+                    q: torch.Tensor) -> torch.Tensor:
+    """GAT (``p[src] + q[dst]``) or GATv2 (``q . leaky_relu(x[src] + p[dst])``) scores, leaky_relu,
+    edge softmax, weighted sum of source rows, heads concatenated or averaged."""
+    src, dst = adj.src_ids().to(x.device), adj.dst_ids().to(x.device)
+    if attrs["score"] == "gat":
+        scores = F.leaky_relu(p.index_select(0, src) + q.index_select(0, dst), attrs["negative_slope"])
+    else:
+        mixed = F.leaky_relu(x.index_select(0, src) + p.index_select(0, dst), attrs["negative_slope"])
+        scores = (mixed * q).sum(-1)
+    out = _spmm(adj, x, _edge_softmax(adj, scores), "sum")
+    return out.reshape(out.shape[0], -1) if attrs["heads"] == "concat" else out.mean(1)
+
+
 def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = None) -> Any:
     """Value of one node given its operands' values."""
     op, attrs = node.op, node.attrs
@@ -88,11 +118,13 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "scatter":
         return segment_reduce(args[0], args[1], attrs["reduce"])
     if op == "spmm":
-        adj, x = args[0], args[1]
-        msg = x.index_select(0, adj.src_ids().to(x.device))
-        if len(args) == 3:
-            msg = msg * _edge_expand(args[2], msg)
-        return segment_reduce(msg, adj, attrs["reduce"])
+        return _spmm(args[0], args[1], args[2] if len(args) == 3 else None, attrs["reduce"])
+    if op == "fused_spmm":
+        n_agg = 3 if attrs["weighted"] else 2
+        out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"])
+        return apply_epilogue(out, attrs["epilogue"], args[n_agg:])
+    if op == "attention_spmm":
+        return apply_epilogue(_attention_spmm(attrs, *args[:4]), attrs["epilogue"], args[4:])
     if op == "sddmm":
         adj, u, v = args
         us = u.index_select(0, adj.src_ids().to(u.device))

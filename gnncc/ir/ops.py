@@ -314,6 +314,115 @@ _register("log_softmax", "rowwise", 1, _infer_rowwise)
 _register("l2_normalize", "rowwise", 1, _infer_rowwise, eps=1e-12)
 
 
+# --- fused aggregation (formed by passes, never by frontends) -----------------
+#
+# An *epilogue* is a list of steps applied to each aggregated row before it is stored, so
+# bias, activation, normalisation and residual adds need no separate kernel or buffer.
+# A step is a unary op (``"relu"``, ``"leaky_relu[0.2]"``: alpha in brackets) or a binary
+# op with the running value on the left and the next extra operand on the right, with the
+# operand's broadcast kind in brackets: ``scalar`` ``[1, 1]``, ``feat`` ``[1, W]`` (per
+# feature, e.g. a bias), ``row`` ``[N, 1]`` (per node, e.g. a degree scale) or ``node``
+# ``[N, W]`` (e.g. a residual), for an output of ``[N, W]``.
+
+EPILOGUE_KINDS = ("scalar", "feat", "row", "node")
+
+
+@dataclass(frozen=True)
+class EpilogueStep:
+    """One parsed epilogue step: ``op`` with ``alpha`` (unary) or operand ``kind`` (binary)."""
+
+    op: str
+    alpha: float | None = None
+    kind: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind is not None:
+            return f"{self.op}[{self.kind}]"
+        return self.op if self.alpha is None else f"{self.op}[{self.alpha!r}]"
+
+
+def parse_epilogue(steps: list[str] | tuple[str, ...]) -> list[EpilogueStep]:
+    """Parse the ``epilogue`` attribute (see the grammar above)."""
+    out = []
+    for text in steps:
+        op, _, arg = str(text).partition("[")
+        arg = arg.removesuffix("]")
+        if op in BINARY_OPS and arg in EPILOGUE_KINDS:
+            out.append(EpilogueStep(op, kind=arg))
+        elif op in UNARY_OPS and not arg:
+            out.append(EpilogueStep(op, alpha=_UNARY_ALPHA.get(op)))
+        elif op in _UNARY_ALPHA and arg:
+            try:
+                out.append(EpilogueStep(op, alpha=float(arg)))
+            except ValueError:
+                raise IRError(f"epilogue step {text!r}: alpha must be a number") from None
+        else:
+            raise IRError(f"epilogue step {text!r} is not 'unary', 'unary[alpha]' or "
+                          f"'binary[{'|'.join(EPILOGUE_KINDS)}]'")
+    return out
+
+
+def epilogue_operand_shape(kind: str, rows: Dim, width: Dim) -> tuple[Dim, Dim]:
+    """The 2-D shape an epilogue operand of ``kind`` has for an ``[rows, width]`` output."""
+    return {"scalar": (1, 1), "feat": (1, width), "row": (rows, 1), "node": (rows, width)}[kind]
+
+
+def _check_epilogue(op: str, attrs: dict[str, Any], operands: list[IRType], rows: Dim, width: Dim) -> None:
+    steps = parse_epilogue(attrs["epilogue"])
+    kinds = [s.kind for s in steps if s.kind is not None]
+    if len(kinds) != len(operands):
+        raise _fail(op, f"epilogue {list(attrs['epilogue'])} takes {len(kinds)} operand(s), got {len(operands)}")
+    for i, (kind, t) in enumerate(zip(kinds, operands)):
+        t = _tensor(op, t, f"epilogue operand {i}")
+        _float(op, t, f"epilogue operand {i}")
+        want = epilogue_operand_shape(kind, rows, width)
+        if t.rank != 2 or not all(_same_dim(p, q) for p, q in zip(t.shape, want)):
+            raise _fail(op, f"epilogue operand {i} ({kind}) {t} must be [{want[0]}, {want[1]}]")
+
+
+def _infer_fused_spmm(types, attrs):
+    n_agg = 3 if attrs["weighted"] else 2
+    if len(types) < n_agg:
+        raise _fail("fused_spmm", f"expects (adj, x{', edge_values' if attrs['weighted'] else ''}, "
+                                  "epilogue operands...)")
+    out = _infer_spmm(types[:n_agg], attrs)
+    if out.rank != 2:
+        raise _fail("fused_spmm", f"needs x of [N, F], got {types[1]}")
+    _check_epilogue("fused_spmm", attrs, types[n_agg:], *out.shape)
+    return out
+
+
+def _infer_attention_spmm(types, attrs):
+    op = "attention_spmm"
+    if len(types) < 4:
+        raise _fail(op, "expects (adj, x, p, q, epilogue operands...)")
+    a = _adj(op, types[0])
+    x, p, q = (_tensor(op, t, w) for t, w in zip(types[1:4], ("x", "p", "q")))
+    if x.rank != 3 or not _same_dim(x.shape[0], a.num_src):
+        raise _fail(op, f"x {x} must be [{a.num_src}, H, C]")
+    heads = x.shape[1:]
+    if attrs["score"] == "gat":  # s[e, h] = p[src, h] + q[dst, h]
+        want_p, want_q = (a.num_src, heads[0]), (a.num_dst, heads[0])
+    elif attrs["score"] == "gatv2":  # s[e, h] = sum_c q[0, h, c] * leaky_relu(x[src, h, c] + p[dst, h, c])
+        want_p, want_q = (a.num_dst, *heads), (1, *heads)
+    else:
+        raise _fail(op, f"score must be 'gat' or 'gatv2', got {attrs['score']!r}")
+    for t, want, what in ((p, want_p, "p"), (q, want_q, "q")):
+        if t.rank != len(want) or not all(_same_dim(m, w) for m, w in zip(t.shape, want)):
+            raise _fail(op, f"{what} {t} must be [{', '.join(map(str, want))}] for score {attrs['score']!r}")
+    if attrs["heads"] not in ("concat", "mean"):
+        raise _fail(op, f"heads must be 'concat' or 'mean', got {attrs['heads']!r}")
+    width = heads[0] * heads[1] if attrs["heads"] == "concat" else heads[1]
+    _check_epilogue(op, attrs, types[4:], a.num_dst, width)
+    return TensorType((a.num_dst, width), FLOAT)
+
+
+# Family "spmm": both are CSR row walks accumulating source rows, built by the aggregate template.
+_register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=())
+_register("attention_spmm", "spmm", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
+          heads="concat", epilogue=())
+
+
 def get_op(name: str) -> OpDef:
     try:
         return OPS[name]
@@ -346,3 +455,4 @@ def infer_type(name: str, types: list[IRType], attrs: dict[str, Any]) -> IRType:
     if name == "spmm" and len(types) not in (2, 3):
         raise IRError(f"spmm: expects (adj, x) or (adj, x, edge_values), got {len(types)} operands")
     return op.infer(types, attrs)
+

@@ -3,16 +3,26 @@
 from gnncc.passes.canonicalize import canonicalize_message_passing
 from gnncc.passes.dce import dead_code_elimination
 from gnncc.passes.fold import fold_graph_constants
+from gnncc.passes.fuse_attention import fuse_attention
+from gnncc.passes.fuse_epilogue import fuse_epilogue
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
+from gnncc.passes.reorder import reorder_transform_aggregate
 
+# Reordering and fusion need concrete edge counts (for costs and kernels), so they run after
+# folding; attention fusion runs before epilogue fusion so that bias and activation after an
+# attention layer land in its kernel.
 DEFAULT_PIPELINE = (
     "canonicalize_message_passing",
     "dead_code_elimination",
     "fold_graph_constants",
     "dead_code_elimination",
+    "reorder_transform_aggregate",
+    "fuse_attention",
+    "fuse_epilogue",
 )
 
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
-    "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "register_pass",
+    "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
+    "fuse_epilogue", "register_pass", "reorder_transform_aggregate",
 ]

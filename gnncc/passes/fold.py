@@ -5,18 +5,32 @@ A value is *graph-constant* when it depends only on the graph and on constants
 weights. This pass evaluates those values with the reference interpreter and
 replaces them with constants, so the per-call path runs only feature work.
 It is required: ``graph.*`` ops have no kernels.
+
+The pass also records what it evaluated as a ``GraphProgram`` on the context, so the
+constants can be recomputed for another graph without recompiling (``gnncc.load``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from gnncc.errors import GnnccError
 from gnncc.ir.function import Builder, Function, Value
 from gnncc.ir.interpreter import evaluate_node
+from gnncc.passes.dce import dead_code_elimination
 from gnncc.passes.manager import PassContext, copy_node, register_pass
 
 NAME = "fold_graph_constants"
+
+
+@dataclass(frozen=True)
+class GraphProgram:
+    """The graph-only work folded away: ``fn`` (no inputs; reads ``graph.adj``) computes the data
+    of the per-graph constants ``names``, in ``fn.outputs`` order."""
+
+    fn: Function
+    names: tuple[str, ...]
 
 
 def graph_constant_values(fn: Function) -> set[Value]:
@@ -42,7 +56,7 @@ def fold_graph_constants(fn: Function, ctx: PassContext) -> Function:
     values: dict[Value, Any] = {}
     b = Builder()
     mapping: dict[Value, Value] = {}
-    folded = 0
+    folded: list[Value] = []
     for node in fn.nodes:
         out = node.output
         if out in constant:
@@ -55,11 +69,13 @@ def fold_graph_constants(fn: Function, ctx: PassContext) -> Function:
             if node.op == "const":
                 mapping[out] = copy_node(node, b, mapping.__getitem__, fn)
             else:
-                folded += 1
+                folded.append(out)
                 op = node.op.removeprefix("graph.")
-                mapping[out] = b.const(f"per_graph.{folded}.{op}", values[out])
+                mapping[out] = b.const(f"per_graph.{len(folded)}.{op}", values[out])
         else:
             mapping[out] = copy_node(node, b, mapping.__getitem__, fn)
     if folded:
-        ctx.note(NAME, f"{folded} graph-only value(s) precomputed for this graph")
+        ctx.note(NAME, f"{len(folded)} graph-only value(s) precomputed for this graph")
+    program = dead_code_elimination(Function(fn.nodes, [], folded, fn.constants), ctx)
+    ctx.graph_program = GraphProgram(program, tuple(mapping[v].node.attrs["name"] for v in folded))
     return b.finish([mapping[v] for v in fn.outputs])

@@ -11,11 +11,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gnncc.errors import GnnccError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.verifier import verify
+
+if TYPE_CHECKING:
+    from gnncc.passes.fold import GraphProgram
 
 
 @dataclass
@@ -24,6 +28,7 @@ class PassContext:
 
     graph_adj: Adjacency | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)
+    graph_program: GraphProgram | None = None  # what fold_graph_constants evaluated (for serving)
 
     def note(self, pass_name: str, message: str) -> None:
         self.notes.setdefault(pass_name, []).append(message)

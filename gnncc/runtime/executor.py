@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
-from gnncc.codegen.target import Target
 from gnncc.errors import InputError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
+
+
+class DeviceTarget(Protocol):
+    """What the executor needs of a target (``gnncc.codegen.Target`` or a loaded library's): its device,
+    and a name for messages."""
+
+    @property
+    def device(self) -> torch.device: ...
+
 
 ALIGN = 64  # bytes; buffers are at least this large so every slice of them stays aligned
 
@@ -87,7 +96,7 @@ def plan_buffers(fn: Function, computed: list[Node]) -> BufferPlan:
 class Executor:
     """Callable that runs ``fn``'s kernels; built by ``gnncc.compile``."""
 
-    def __init__(self, fn: Function, kernels: dict[Node, Callable], target: Target) -> None:
+    def __init__(self, fn: Function, kernels: dict[Node, Callable], target: DeviceTarget) -> None:
         if len(fn.inputs) != 1 or len(fn.outputs) != 1:
             raise InputError("the executor runs functions with one feature input and one output")
         self.fn = fn
@@ -96,7 +105,7 @@ class Executor:
         self.input_type: TensorType = fn.inputs[0].type
         computed = [n for n in fn.nodes if n in kernels]
         self.plan = plan_buffers(fn, computed)
-        self._buffers = [
+        self.buffers = [
             torch.empty(max(size, ALIGN), dtype=torch.uint8, device=self.device) for size in self.plan.sizes
         ]
         self._input = fn.inputs[0]
@@ -117,18 +126,16 @@ class Executor:
                     static[v] = static[node.inputs[0]].view(shape)
             elif node in kernels:
                 t = v.type
-                raw = self._buffers[self.plan.slot[v]][: _nbytes(t)]
+                raw = self.buffers[self.plan.slot[v]][: _nbytes(t)]
                 static[v] = raw.view(TORCH_DTYPES[t.dtype]).view(tuple(t.shape))
         self._static = static
-        # (prebound call) or (kernel, operand values, output value) for steps reading the input.
-        self._steps: list[tuple[Callable[[], None] | None, Callable | None, list[Value], Value]] = []
+        # (prebound call, or None for steps reading the input; kernel, operand values, output value)
+        self._steps: list[tuple[Callable[[], None] | None, Callable, list[Value], Value]] = []
         for node in computed:
             kernel = kernels[node]
-            if any(v in per_call for v in node.inputs):
-                self._steps.append((None, kernel, node.inputs, node.output))
-            else:
-                bound = kernel.bind([static[v] for v in node.inputs], static[node.output])
-                self._steps.append((bound, None, node.inputs, node.output))
+            per_call_step = any(v in per_call for v in node.inputs)
+            bound = None if per_call_step else kernel.bind([static[v] for v in node.inputs], static[node.output])
+            self._steps.append((bound, kernel, node.inputs, node.output))
         self._output = fn.outputs[0]
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,14 +162,19 @@ class Executor:
             )
         return x.contiguous()
 
+    def _env(self, x: torch.Tensor) -> dict[Value, object]:
+        """Every value's tensor for a call on ``x``: the static ones plus the input and its views."""
+        env = dict(self._static)
+        env[self._input] = x
+        for v, src, shape in self._per_call_views:
+            env[v] = env[src].view(shape)
+        return env
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = self.check_input(x)
         env = self._static
         if self._per_call_views or any(s[0] is None for s in self._steps):
-            env = dict(self._static)
-            env[self._input] = x
-            for v, src, shape in self._per_call_views:
-                env[v] = env[src].view(shape)
+            env = self._env(x)
         for bound, kernel, inputs, output in self._steps:
             if bound is not None:
                 bound()
@@ -170,6 +182,18 @@ class Executor:
                 kernel([env[v] for v in inputs], env[output])
         result = env[self._output] if self._output in env else x
         return result.clone()
+
+    def trace(self, x: torch.Tensor) -> tuple[list[tuple[str, list[torch.Tensor]]], torch.Tensor]:
+        """Without running anything: each packed call of a run on ``x`` (function name, argument
+        tensors), and the tensor the output is read from. Needs kernels with a ``binding``
+        (``gnncc.runtime.binding``); ``gnncc.export`` writes this as the plan of the C++ runtime."""
+        env = self._env(self.check_input(x))
+        calls: list[tuple[str, list[torch.Tensor]]] = []
+        for _, kernel, inputs, output in self._steps:
+            binding = kernel.binding  # type: ignore[attr-defined]
+            flat = binding.flatten([env[v] for v in inputs], env[output])
+            calls += [(name, [flat[i] for i in args]) for name, args in binding.calls]
+        return calls, env[self._output]  # type: ignore[return-value]
 
     def describe_memory(self) -> str:
         sizes = ", ".join(f"{s / 1024:.1f} KiB" for s in self.plan.sizes)

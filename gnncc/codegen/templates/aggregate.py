@@ -3,7 +3,10 @@
 ``spmm`` gathers source rows ``x[src[e]]`` (optionally scaled by edge values); ``scatter``
 reduces the edge rows ``m[e]`` themselves: the same walk with the gather switched off.
 Each feature tile is accumulated in registers across the row's edges, then finished
-(mean divides by the in-degree, max gives 0 on empty rows).
+(mean divides by the in-degree, max gives 0 on empty rows). ``fused_spmm`` is spmm plus an
+epilogue (bias, activation, scaling, residual: see ``gnncc.ir.ops``) applied to each finished
+value before it is stored; ``attention_spmm``, the same walk with edge weights computed by an
+online softmax, is built by ``attention`` (it shares this family's schedule space).
 """
 
 from __future__ import annotations
@@ -13,25 +16,37 @@ from typing import Any
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
+from gnncc.codegen.templates import attention
 from gnncc.codegen.templates.common import (
-    ALIGN,
     FP32,
     REDUCERS,
     Call,
     ceildiv,
+    epilogue,
+    epilogue_buffers,
+    epilogue_tokens,
+    kernel_func,
     lane_guard,
     lane_loop,
-    size_var,
     sparse_rows,
     work,
 )
+from gnncc.ir.ops import parse_epilogue
 
 VIEW = "rows"
 
 
+def _weighted(spec: KernelSpec) -> bool:
+    """Whether the walk scales source rows by edge values (spmm with three operands, fused_spmm's flag)."""
+    return bool(dict(spec.attrs).get("weighted", spec.op == "spmm" and len(spec.inputs) == 3))
+
+
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
-    gather = spec.op == "spmm"
-    weighted = gather and len(spec.inputs) == 3
+    if spec.op == "attention_spmm":
+        return attention.build(spec, name, cuda, config)
+    gather = spec.op != "scatter"
+    weighted = _weighted(spec)
+    steps = parse_epilogue(dict(spec.attrs).get("epilogue", ()))
     feats = spec.inputs[1] if gather else spec.inputs[0]
     idx, dtype = spec.index_dtype, spec.output.dtype
     width = feats.width
@@ -46,7 +61,6 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     n_full, rem = divmod(width, tile)
     jloop = lane_loop(cuda, config.get("vectorize", False))
     rows = sparse_rows(cuda, config)
-    svar = size_var(idx)
 
     def source(indices, e):
         return indices[e] if gather else e
@@ -56,7 +70,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             return x[src, f]
         return x[src, f] * w[e, 0 if heads == 1 else f // per_head]
 
-    def make_body(b_indptr, b_indices, b_x, b_w, b_out):
+    def make_body(b_indptr, b_indices, b_x, b_w, b_out, finish):
         @T.macro
         def tile_body(v, lane, f0, extent):
             acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
@@ -69,7 +83,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         acc[j] = red.combine(acc[j], message(b_x, b_w, e, src, f0 + j * lanes + lane))
             for j in jloop(ceildiv(extent, lanes)):
                 if lane_guard(lanes, j, lane, extent):
-                    b_out[v, f0 + j * lanes + lane] = red.finish(acc[j], b_indptr[v + 1] - b_indptr[v], dtype)
+                    b_out[v, f0 + j * lanes + lane] = finish(
+                        red.finish(acc[j], b_indptr[v + 1] - b_indptr[v], dtype), v, f0 + j * lanes + lane)
 
         @T.macro
         def body(v, lane, t_lanes):
@@ -80,41 +95,30 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         return body
 
-    if weighted:
-        @T.prim_func
-        def weighted_fn(
-            a_indptr: T.handle, a_indices: T.handle, a_x: T.handle, a_w: T.handle, a_out: T.handle
-        ):
-            T.func_attr({"global_symbol": name, "tir.noalias": True})
-            n = svar()
-            nnz = svar()
-            n_src = svar()
-            indptr = T.match_buffer(a_indptr, (n + 1,), idx, align=ALIGN)
-            indices = T.match_buffer(a_indices, (nnz,), idx, align=ALIGN)
-            x = T.match_buffer(a_x, (n_src, width), dtype, align=ALIGN)
-            w = T.match_buffer(a_w, (nnz, heads), dtype, align=ALIGN)
-            out = T.match_buffer(a_out, (n, width), dtype, align=ALIGN)
-            rows(n, work(nnz, width), make_body(indptr, indices, x, w, out))
+    buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx),
+               ("x", ("n_src" if gather else "nnz", width), dtype),
+               *([("w", ("nnz", heads), dtype)] if weighted else []),
+               *epilogue_buffers(steps, width), ("out", ("n", width), dtype)]
 
-        return [Call(name, weighted_fn, (0, 1, 2, 3, 4))]
+    def launch(indptr, indices, x, *rest):
+        w = rest[0] if weighted else None
+        body = make_body(indptr, indices, x, w, rest[-1], epilogue(steps, rest[int(weighted):-1]))
 
-    @T.prim_func
-    def plain_fn(a_indptr: T.handle, a_indices: T.handle, a_x: T.handle, a_out: T.handle):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        n = svar()
-        nnz = svar()
-        x_rows = svar()
-        indptr = T.match_buffer(a_indptr, (n + 1,), idx, align=ALIGN)
-        indices = T.match_buffer(a_indices, (nnz,), idx, align=ALIGN)
-        x = T.match_buffer(a_x, (x_rows, width), dtype, align=ALIGN)
-        out = T.match_buffer(a_out, (n, width), dtype, align=ALIGN)
-        rows(n, work(nnz, width), make_body(indptr, indices, x, None, out))
+        @T.macro
+        def run():
+            rows(indptr.shape[0] - 1, work(indices.shape[0], width), body)
 
-    # spmm: (A, x) -> indptr, indices, x, out; scatter: (m, A) -> m, indptr, indices, out
-    return [Call(name, plain_fn, (0, 1, 2, 3) if gather else (1, 2, 0, 3))]
+        return run
+
+    func = kernel_func(name, buffers, ("n", "nnz", "n_src"), idx, launch)
+    # spmm: (A, x[, w], epilogue operands...) -> indptr, indices, x, ...; scatter: (m, A) -> m, indptr, indices
+    return [Call(name, func, tuple(range(len(buffers))) if gather else (1, 2, 0, 3))]
 
 
 def name_tokens(spec: KernelSpec) -> list[str]:
-    feats = spec.inputs[1] if spec.op == "spmm" else spec.inputs[0]
+    if spec.op == "attention_spmm":
+        return attention.name_tokens(spec)
+    feats = spec.inputs[0] if spec.op == "scatter" else spec.inputs[1]
     shape = f"h{feats.shape[1]}c{feats.shape[2]}" if len(feats.shape) == 3 else f"f{feats.width}"
-    return [spec.attr("reduce"), *(["ew"] if len(spec.inputs) == 3 else []), shape]
+    return [spec.attr("reduce"), *(["ew"] if _weighted(spec) else []), shape,
+            *epilogue_tokens(parse_epilogue(dict(spec.attrs).get("epilogue", ())))]

@@ -6,12 +6,15 @@ macro for each unit of work, so every family is written once for both targets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import tvm
+import tvm.script
 from tvm.script import tirx as T
+
+from gnncc.ir.ops import EpilogueStep, epilogue_operand_shape
 
 FP32 = "float32"
 # Byte alignment the kernels assume of every buffer: element alignment only, so torch views and
@@ -138,13 +141,23 @@ def _f(value: float) -> Any:
     return tvm.tirx.const(value, FP32)
 
 
+def nan_max(a, b):
+    """``torch.maximum``: NaN when either operand is NaN (``T.max`` lowers to a compare that drops it)."""
+    return T.Select(T.Or(T.isnan(a), a > b), a, b)
+
+
+def nan_min(a, b):
+    """``torch.minimum``, NaN-propagating like ``nan_max``."""
+    return T.Select(T.Or(T.isnan(a), a < b), a, b)
+
+
 def _softplus(x, alpha):
     # torch's default threshold: linear above 20
     return T.Select(x > _f(20.0), x, T.log1p(T.exp(x)))
 
 
 UNARY: dict[str, Callable[[Any, float], Any]] = {
-    "relu": lambda x, a: T.max(x, _f(0.0)),
+    "relu": lambda x, a: nan_max(x, _f(0.0)),  # relu(NaN) = NaN, as torch
     "leaky_relu": lambda x, a: T.Select(x > _f(0.0), x, x * _f(a)),
     "elu": lambda x, a: T.Select(x > _f(0.0), x, _f(a) * (T.exp(x) - _f(1.0))),
     "sigmoid": lambda x, a: T.sigmoid(x),
@@ -164,8 +177,8 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
-    "maximum": lambda a, b: T.max(a, b),
-    "minimum": lambda a, b: T.min(a, b),
+    "maximum": nan_max,
+    "minimum": nan_min,
 }
 
 
@@ -188,9 +201,59 @@ REDUCERS = {
         lambda dt: tvm.tirx.const(0, dt), lambda a, b: a + b,
         lambda acc, n, dt: acc / T.max(_count(n), _f(1.0)),
     ),
-    # rows with nothing to reduce give 0 (PyG's convention), not -inf
+    # rows with nothing to reduce give 0 (PyG's convention); NaN and -inf propagate as scatter_reduce amax
     "max": Reducer(
-        lambda dt: tvm.tirx.min_value(dt), lambda a, b: T.max(a, b),
+        lambda dt: tvm.tirx.const(float("-inf"), dt) if dt.startswith("float") else tvm.tirx.min_value(dt), nan_max,
         lambda acc, n, dt: T.Select(n > 0, acc, tvm.tirx.const(0, dt)),
     ),
 }
+
+
+def kernel_func(name: str, buffers: Sequence[tuple[str, tuple[int | str, ...], str]], sizes: Sequence[str],
+                size_dtype: str, launch: Callable[..., Any]) -> Any:
+    """A PrimFunc taking one buffer per entry of ``buffers`` (``(name, shape, dtype)``, in order).
+
+    The signature is generated, so one template can build variants with any number of operands
+    (epilogue operands of fused ops). Shape entries are ints or expressions over ``sizes``, the
+    symbolic sizes (of ``size_dtype``) that the buffers share. ``launch(*buffers)`` returns the
+    macro that makes the function's body.
+    """
+    lines = [
+        "@T.prim_func",
+        f"def kernel({', '.join(f'a_{b}: T.handle' for b, _, _ in buffers)}):",
+        f"    T.func_attr({{'global_symbol': {name!r}, 'tir.noalias': True}})",
+        *(f"    {s} = size()" for s in sizes),
+        *(f"    {b} = T.match_buffer(a_{b}, ({''.join(f'{d}, ' for d in shape)}), {dtype!r}, align={ALIGN})"
+          for b, shape, dtype in buffers),
+        f"    launch({', '.join(b for b, _, _ in buffers)})()",
+    ]
+    return tvm.script.from_source("\n".join(lines), extra_vars={"T": T, "size": size_var(size_dtype),
+                                                                 "launch": launch})
+
+
+def epilogue_buffers(steps: Sequence[EpilogueStep], width: int) -> list[tuple[str, tuple[int | str, ...], str]]:
+    """Kernel parameters of a fused op's epilogue operands, for an output of ``[n, width]``."""
+    kinds = [s.kind for s in steps if s.kind is not None]
+    return [(f"epi{i}", epilogue_operand_shape(k, "n", width), FP32) for i, k in enumerate(kinds)]
+
+
+def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any]) -> Callable[[Any, Any, Any], Any]:
+    """``apply(value, v, f)``: the epilogue steps applied to output element ``(v, f)``'s value."""
+
+    def apply(value, v, f):
+        rest = iter(operands)
+        for s in steps:
+            if s.kind is None:
+                value = UNARY[s.op](value, s.alpha or 0.0)
+            else:
+                row = 0 if s.kind in ("scalar", "feat") else v
+                col = 0 if s.kind in ("scalar", "row") else f
+                value = BINARY[s.op](value, next(rest)[row, col])
+        return value
+
+    return apply
+
+
+def epilogue_tokens(steps: Sequence[EpilogueStep]) -> list[str]:
+    """Kernel-name tokens of an epilogue, e.g. ``["add_f", "relu"]`` (C identifiers)."""
+    return [f"{s.op}_{s.kind[0]}" if s.kind else s.op for s in steps]

@@ -13,7 +13,7 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, flat, shape_token
+from gnncc.codegen.templates.common import ALIGN, FP32, Call, flat, nan_max, shape_token
 
 VIEW = "flat"
 
@@ -31,7 +31,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             return T.exp(x - stat[0]) / stat[1]
         if op == "log_softmax":
             return x - stat[0] - T.log(stat[1])
-        return x / T.max(T.sqrt(stat[1]), eps)
+        return x / nan_max(T.sqrt(stat[1]), eps)  # a NaN norm gives a NaN row, as F.normalize
 
     def make_body(b_x, b_y):
         @T.macro

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.fx as fx
 from torch.fx.node import map_aggregate, map_arg
-from torch_geometric.nn import MessagePassing
+from torch_geometric.nn import JumpingKnowledge, MessagePassing
 
 from gnncc.errors import UnsupportedError
 from gnncc.frontend.pyg import ops
@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 
 
 class Tracer(fx.Tracer):
-    """The default fx tracer, but every ``MessagePassing`` module is a leaf."""
+    """The default fx tracer, but every ``MessagePassing`` module is a leaf, and so is
+    ``JumpingKnowledge`` (its forward stacks a Python list, which has an op-table rule instead)."""
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, MessagePassing) or super().is_leaf_module(m, module_qualified_name)
+        return isinstance(m, (MessagePassing, JumpingKnowledge)) or super().is_leaf_module(m, module_qualified_name)
 
 
 @contextmanager

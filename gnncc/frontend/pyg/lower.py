@@ -10,7 +10,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch.nn.parameter import is_lazy
-from torch_geometric.nn import MessagePassing
+from torch_geometric.nn import APPNP, MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 
 from gnncc.errors import UnsupportedError
@@ -77,8 +77,8 @@ def module_in_features(module: torch.nn.Module) -> int | None:
 
 
 def _keeps_width(root: torch.nn.Module, node: fx.Node) -> bool:
-    if node.op == "call_module":
-        return type(root.get_submodule(node.target)) in ops.ELEMENTWISE_MODULES
+    if node.op == "call_module":  # APPNP propagates without changing the width
+        return type(root.get_submodule(node.target)) in (*ops.ELEMENTWISE_MODULES, APPNP)
     if node.op == "call_function":
         return node.target in ops.ELEMENTWISE_FUNCTIONS
     return node.op == "call_method" and node.target in ops.ELEMENTWISE_METHODS

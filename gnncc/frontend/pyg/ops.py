@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_geometric.nn import JumpingKnowledge
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 
 from gnncc.errors import UnsupportedError
@@ -271,6 +272,22 @@ def _batch_norm(ctx: LoweringContext, module: nn.BatchNorm1d, qualname: str, x: 
     return ctx.emit("add", [scaled, ctx.param(qualify(qualname, "shift"), shift)])
 
 
+def _jumping_knowledge(ctx: LoweringContext, module: JumpingKnowledge, qualname: str, xs: Any) -> Value:
+    """Layer outputs combined per node: ``cat`` concatenates them, ``max`` takes the elementwise maximum."""
+    if module.mode not in ("cat", "max"):
+        raise UnsupportedError(
+            f"module '{qualname}' (JumpingKnowledge) uses mode={module.mode!r}; only 'cat' and 'max' are "
+            "supported (the 'lstm' mode runs an LSTM over the layers)"
+        )
+    values = [ctx.tensor(x) for x in xs]
+    if module.mode == "cat":
+        return ctx.emit("concat", values, axis=-1)
+    out = values[0]
+    for v in values[1:]:
+        out = ctx.emit("maximum", [out, v])
+    return out
+
+
 def _module_rowwise(op: str) -> Handler:
     return lambda ctx, m, q, x: _rowwise(op)(ctx, x, m.dim)
 
@@ -303,6 +320,7 @@ MODULES: dict[type, Handler] = {
     **ELEMENTWISE_MODULES,
     nn.Linear: _linear_module, PygLinear: _linear_module,
     nn.BatchNorm1d: _batch_norm,
+    JumpingKnowledge: _jumping_knowledge,
     nn.Softmax: _module_rowwise("softmax"), nn.LogSoftmax: _module_rowwise("log_softmax"),
 }
 

@@ -11,10 +11,10 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from torch_geometric.nn import GATConv, GCNConv, GINConv, MessagePassing, SAGEConv
+from torch_geometric.nn import APPNP, GATConv, GATv2Conv, GCNConv, GINConv, MessagePassing, SAGEConv, SGConv
 
 from gnncc.errors import UnsupportedError
-from gnncc.frontend.pyg.convs import gat, gcn, gin, sage
+from gnncc.frontend.pyg.convs import appnp, gat, gatv2, gcn, gin, sage, sgconv
 from gnncc.ir.function import Value
 from gnncc.ir.types import AdjType, TensorType
 
@@ -28,6 +28,9 @@ CONVS: dict[type[MessagePassing], ConvLowering] = {
     SAGEConv: sage.lower,
     GINConv: gin.lower,
     GATConv: gat.lower,
+    GATv2Conv: gatv2.lower,
+    APPNP: appnp.lower,
+    SGConv: sgconv.lower,
 }
 
 

@@ -1,0 +1,51 @@
+"""GATv2Conv: attention ``softmax_j(att . leaky_relu(W_l x_j + W_r x_i))`` over in-edges, per head.
+
+Follows PyG 2.8: both projections to ``[N, H, C]`` (one shared with ``share_weights``), self-loops
+re-added (existing ones dropped), per-edge scores from the sum of the source and target rows,
+edge softmax per target, weighted sum of the source rows ``W_l x_j``, heads concatenated or
+averaged, plus residual and bias. Attention dropout is off in eval mode; edge features cannot
+reach the layer, so ``edge_dim`` and ``fill_value`` do not change the result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch_geometric.nn import GATv2Conv
+
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
+from gnncc.frontend.pyg.values import qualify
+from gnncc.ir.function import Value
+
+if TYPE_CHECKING:
+    from gnncc.frontend.pyg.context import LoweringContext
+
+
+def lower(ctx: LoweringContext, conv: GATv2Conv, qualname: str, x: Value, adj: Value) -> Value:
+    heads, channels = conv.heads, conv.out_channels
+    num_nodes = x.type.shape[0]
+    reduce = reduce_of(conv, qualname)
+
+    def project(name: str) -> Value:
+        h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
+        return ctx.emit("reshape", [h], shape=[num_nodes, heads, channels])
+
+    res = None if conv.res is None else ctx.linear_module(conv.res, qualify(qualname, "res"), x)
+    x_l = project("lin_l")
+    x_r = x_l if conv.share_weights else project("lin_r")
+    if conv.add_self_loops:
+        adj = with_self_loops(ctx, adj)
+    mixed = ctx.emit("add", [ctx.emit("gather", [x_l, adj], end="src"), ctx.emit("gather", [x_r, adj], end="dst")])
+    mixed = ctx.emit("leaky_relu", [mixed], alpha=float(conv.negative_slope))
+    scores = ctx.emit("reduce_sum", [ctx.emit("mul", [mixed, ctx.param(qualify(qualname, "att"), conv.att)])], axis=-1)
+    out = propagate(ctx, x_l, adj, reduce, ctx.emit("edge_softmax", [adj, scores]))
+
+    if conv.concat:
+        out = ctx.emit("reshape", [out], shape=[num_nodes, heads * channels])
+    else:
+        out = ctx.emit("reduce_mean", [out], axis=1)
+    if res is not None:
+        out = ctx.emit("add", [out, res])
+    if conv.bias is not None:
+        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
+    return out

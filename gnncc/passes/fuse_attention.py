@@ -1,0 +1,115 @@
+"""Fuse GAT/GATv2 attention into one ``attention_spmm``: scores, softmax and aggregation in a row walk.
+
+After canonicalisation an attention layer is four to six sparse and elementwise ops, each
+materialising an ``[E, H]`` (scores, softmax) or ``[E, H, C]`` (GATv2's pre-activation) tensor::
+
+    GAT:   s = leaky_relu(sddmm(A, a_src, a_dst, add))
+    GATv2: s = reduce_sum(mul(leaky_relu(sddmm(A, x, x_r, add)), att), axis=-1)
+    out = concat_heads | mean_heads(spmm(A, x, edge_softmax(A, s)))
+
+The fused op computes each score when its edge is visited and keeps an online softmax per
+destination row, so none of those edge tensors exists. The pattern includes the head
+combination (reshape to ``[N, H*C]`` or the mean over heads), which is how GAT layers end,
+and fires only where every intermediate has no other use.
+"""
+
+from __future__ import annotations
+
+from gnncc.ir.function import Function, Node, Value
+from gnncc.ir.types import TensorType
+from gnncc.passes.manager import PassContext, register_pass, rewrite
+
+NAME = "fuse_attention"
+
+
+def _single(v: Value, users: dict[Value, list[Node]], outputs: set[Value]) -> bool:
+    return len(users[v]) == 1 and v not in outputs
+
+
+def _att_operand(att: Value, heads: int, channels: int) -> bool:
+    """Whether ``att`` broadcasts as one ``[H, C]`` vector per head (GATv2's ``att``)."""
+    t = att.type
+    return isinstance(t, TensorType) and t.is_concrete and t.rank <= 3 and t.numel() == heads * channels \
+        and tuple(t.shape[-2:]) == (heads, channels)
+
+
+def _match(combine: Node, users, outputs) -> tuple[Node, list[Node], dict] | None:
+    """(spmm, nodes absorbed, fused attributes) when ``combine`` ends an attention layer."""
+    spmm = combine.inputs[0].node
+    if spmm.op != "spmm" or spmm.attrs["reduce"] != "sum" or len(spmm.inputs) != 3:
+        return None
+    adj, x, weights = spmm.inputs
+    if x.type.rank != 3 or not _single(spmm.output, users, outputs):
+        return None
+    n, heads, channels = x.type.shape
+    if combine.op == "reshape" and tuple(combine.output.type.shape) == (n, heads * channels):
+        mode = "concat"
+    elif combine.op == "reduce_mean" and combine.attrs["axis"] % 3 == 1:
+        mode = "mean"
+    else:
+        return None
+    softmax = weights.node
+    if softmax.op != "edge_softmax" or softmax.inputs[0] is not adj or not _single(weights, users, outputs):
+        return None
+    chain = [spmm, softmax]
+    score = softmax.inputs[1]
+    if score.node.op == "leaky_relu":  # GAT: leaky_relu(a_src[src] + a_dst[dst])
+        act, sddmm = score.node, score.node.inputs[0].node
+        if sddmm.op != "sddmm" or sddmm.attrs["op"] != "add" or sddmm.inputs[0] is not adj:
+            return None
+        chain += [act, sddmm]
+        p, q, kind = sddmm.inputs[1], sddmm.inputs[2], "gat"
+    elif score.node.op == "reduce_sum" and score.node.attrs["axis"] % 3 == 2:  # GATv2: att . leaky_relu(...)
+        mul = score.node.inputs[0].node
+        if mul.op != "mul":
+            return None
+        mixed, att = mul.inputs if mul.inputs[0].node.op == "leaky_relu" else mul.inputs[::-1]
+        if mixed.node.op != "leaky_relu" or not _att_operand(att, heads, channels):
+            return None
+        act = mixed.node
+        sddmm = act.inputs[0].node
+        if (sddmm.op != "sddmm" or sddmm.attrs["op"] != "add" or sddmm.inputs[0] is not adj
+                or sddmm.inputs[1] is not x):
+            return None
+        chain += [score.node, mul, act, sddmm]
+        p, q, kind = sddmm.inputs[2], att, "gatv2"
+    else:
+        return None
+    if any(not _single(c.output, users, outputs) for c in chain[1:]):
+        return None
+    return spmm, chain, {"score": kind, "negative_slope": float(act.attrs["alpha"]), "heads": mode,
+                         "p": p, "q": q}
+
+
+@register_pass(NAME, "GAT/GATv2 scores + leaky_relu + edge softmax + weighted spmm -> one online-softmax kernel")
+def fuse_attention(fn: Function, ctx: PassContext) -> Function:
+    users = fn.users()
+    outputs = set(fn.outputs)
+    matches = {}
+    for node in fn.nodes:
+        if node.op in ("reshape", "reduce_mean") and node.inputs:
+            m = _match(node, users, outputs)
+            if m is not None:
+                matches[node] = m
+    if not matches:
+        return fn
+    absorbed = {c for _, chain, _ in matches.values() for c in chain}
+
+    def rule(node, b, new):
+        if node not in matches:
+            return None
+        spmm, _, attrs = matches[node]
+        adj, x, _ = spmm.inputs
+        q = new(attrs["q"])
+        if attrs["score"] == "gatv2" and q.type.shape != (1, *x.type.shape[1:]):
+            q = b.emit("reshape", [q], shape=[1, *x.type.shape[1:]])
+        return b.emit("attention_spmm", [new(adj), new(x), new(attrs["p"]), q], score=attrs["score"],
+                      negative_slope=attrs["negative_slope"], heads=attrs["heads"])
+
+    for spmm, chain, attrs in matches.values():
+        n, heads, channels = spmm.inputs[1].type.shape
+        nnz = spmm.inputs[0].type.nnz
+        ctx.note(NAME, f"{attrs['score']} attention over {nnz} edges x {heads} head(s) x {channels} channels, "
+                       f"heads {attrs['heads']}: {len(chain) + 1} ops -> 1 kernel, no [E, H] scores or "
+                       f"[E, H, C] messages in memory")
+    return rewrite(fn, rule, keep=lambda n: n not in absorbed)

@@ -1,0 +1,93 @@
+"""Using tuning results at compile time: the schedule config ``gnncc.compile`` should build with.
+
+``pick_config`` answers, in order: the best measured record for this exact kernel, graph,
+target, device and versions; else the cost model's pick (when a trained model file exists)
+among configs that were fast for the same family on other graphs; else the family default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gnncc.codegen.schedule import load_space
+from gnncc.codegen.spec import spec_of
+from gnncc.codegen.target import Target
+from gnncc.errors import CodegenError
+from gnncc.graph import Graph
+from gnncc.ir.function import Node
+from gnncc.tune.database import Database, config_id, model_path_for, task_key
+from gnncc.tune.task import node_nnz
+
+MODEL_CANDIDATES = 8  # configs the model ranks at compile time (each costs a TIR build, 50-600 ms)
+_DATABASES: dict[Path, Database] = {}
+
+
+def _database(log_path: str | Path | None) -> Database:
+    db = Database(log_path)
+    return _DATABASES.setdefault(db.path.resolve(), db)  # one per file: re-reads only when it changed
+
+
+def best_config(node: Node, graph: Graph, target: Target, log_path: str | Path | None = None,
+                index_dtype: str | None = None) -> dict[str, Any] | None:
+    """The fastest recorded config of ``node``'s kernel on ``graph`` and ``target``, or None."""
+    space = load_space(node.family, target.kind)
+    key = task_key(spec_of(node, index_dtype), graph, target)
+    ok = sorted((r for r in _database(log_path).for_key(key) if r.get("ms") is not None), key=lambda r: r["ms"])
+    for rec in ok:
+        try:
+            return space.validate(rec["config"])
+        except CodegenError:  # the space changed since it was recorded
+            continue
+    return None
+
+
+def select_config(node: Node, graph: Graph, target: Target, log_path: str | Path | None = None,
+                  index_dtype: str | None = None) -> tuple[dict[str, Any], str]:
+    """``(config, source)`` with source ``"tuned"``, ``"model"`` or ``"default"``."""
+    best = best_config(node, graph, target, log_path, index_dtype)
+    if best is not None:
+        return best, "tuned"
+    space = load_space(node.family, target.kind)
+    db = _database(log_path)
+    model_path = model_path_for(db.path)
+    if model_path.is_file():
+        picked = _model_pick(node, graph, target, db, model_path, index_dtype)
+        if picked is not None:
+            return picked, "model"
+    return dict(space.default), "default"
+
+
+def pick_config(node: Node, graph: Graph, target: Target, log_path: str | Path | None = None,
+                index_dtype: str | None = None) -> dict[str, Any]:
+    """The config to build ``node`` with: best record, else the cost model's pick, else the default."""
+    return select_config(node, graph, target, log_path, index_dtype)[0]
+
+
+def _model_pick(node: Node, graph: Graph, target: Target, db: Database, model_path: Path,
+                index_dtype: str | None) -> dict[str, Any] | None:
+    from gnncc.tune.cost_model import CostModel, group_of
+    from gnncc.tune.features import FEATURE_VERSION, Featurizer
+
+    group = group_of(node.family, target.kind)
+    model = CostModel.load(model_path)
+    if not model.trained(group):
+        return None
+    space = load_space(node.family, target.kind)
+    # configs that won on other graphs first, then the default and its neighbourhood
+    per_task: dict[str, list[dict]] = {}
+    for rec in db.training_set(node.family, target.kind, FEATURE_VERSION):
+        per_task.setdefault(rec["key"], []).append(rec)
+    winners = [min(recs, key=lambda r: r["ms"])["config"] for recs in per_task.values()]
+    pool = []
+    for cfg in [*winners, space.default, *space.neighbours()]:
+        try:
+            pool.append(space.validate(cfg))
+        except CodegenError:  # recorded before the space changed
+            continue
+    unique = list({config_id(c): c for c in pool}.values())[:MODEL_CANDIDATES]
+    featurize = Featurizer(spec_of(node, index_dtype), space, graph, node_nnz(node), target)
+    pred = model.predict(group, [featurize(c) for c in unique])
+    if pred is None:
+        return None
+    return unique[int(pred.argmin())]

@@ -1,0 +1,45 @@
+"""``gnncc tune``: a short end-to-end run on Cora, resume, and the help text."""
+
+import json
+
+import pytest
+
+from gnncc.cli.main import main
+
+
+def test_tune_op_then_resume(tmp_path, capsys):
+    log = tmp_path / "logs" / "records.jsonl"
+    args = ["tune", "--op", "spmm", "--graph", "cora", "--feat", "16", "--trials", "4", "--log", str(log)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "spmm_sum_ew_f16_i32" in out and "best" in err and "\r" in err
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 4 and all(r["ms"] is not None for r in records)
+    assert (tmp_path / "logs" / "cost_model.json").is_file()
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "logs" / "tune_cora_spmm.png").stat().st_size > 0
+    assert main(args + ["--no-plot"]) == 0  # resumed: everything is in the log already
+    assert len(log.read_text().splitlines()) == 4
+
+
+def test_tune_model_end_to_end(tmp_path, capsys):
+    log = tmp_path / "records.jsonl"
+    assert main(["tune", "--model", "gcn", "--graph", "cora", "--feat", "16", "--trials", "1",
+                 "--log", str(log), "--plot", str(tmp_path / "curve.png")]) == 0
+    out = capsys.readouterr().out
+    assert "matmul_2708x16x16" in out and "matmul_2708x16x7" in out and "spmm_sum_ew_f16" in out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len({r["key"] for r in records}) == len(records) >= 4  # one default per distinct kernel
+    assert all(r["ms"] is not None for r in records)
+
+
+def test_tune_help_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--op spmm --graph pubmed" in text and "FILE.py:FACTORY" in text
+
+
+def test_tune_needs_one_target(capsys):
+    assert main(["tune", "--graph", "cora", "--trials", "1"]) == 1
+    assert "exactly one of --model and --op" in capsys.readouterr().err

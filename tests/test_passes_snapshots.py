@@ -1,0 +1,46 @@
+"""IR before and after each new pass, as text snapshots in ``tests/snapshots/passes``.
+
+Each snapshot holds the IR that reaches the pass (the default pipeline up to it) and the IR it
+returns. Regenerate with ``GNNCC_UPDATE_SNAPSHOTS=1 pytest tests/test_passes_snapshots.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from graphs import random_graph
+from pass_models import make
+
+from gnncc.frontend import lower_pyg
+from gnncc.ir import verify
+from gnncc.passes import DEFAULT_PIPELINE, PASSES, PassContext, PassManager
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "passes"
+# (model, pass): each pass on the models where it acts
+CASES = [
+    ("gat", "fuse_attention"), ("gatv2", "fuse_attention"),
+    ("gat", "fuse_epilogue"), ("gcn", "fuse_epilogue"), ("appnp", "fuse_epilogue"), ("jk_max", "fuse_epilogue"),
+    ("sgconv", "reorder_transform_aggregate"), ("sage", "reorder_transform_aggregate"),
+]
+
+
+@pytest.mark.parametrize("model,pass_name", CASES, ids=[f"{m}-{p}" for m, p in CASES])
+def test_pass_snapshot(model: str, pass_name: str) -> None:
+    graph = random_graph(6, 12, seed=0)
+    fn = lower_pyg(make(model, 20, 3), graph.num_nodes, graph.num_edges)
+    ctx = PassContext(graph.csc)
+    stop = DEFAULT_PIPELINE.index(pass_name)
+    before, _ = PassManager(list(DEFAULT_PIPELINE[:stop])).run(fn, ctx)
+    after = PASSES[pass_name].run(before, ctx)
+    verify(after)
+    notes = "\n".join(f"# {n}" for n in ctx.notes.get(pass_name, ()))
+    text = f"# before {pass_name}\n{before}\n\n# after {pass_name}\n{notes}\n{after}\n"
+    path = SNAPSHOTS / f"{model}-{pass_name}.txt"
+    if os.environ.get("GNNCC_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing; run with GNNCC_UPDATE_SNAPSHOTS=1 to create it"
+    assert text == path.read_text(), f"IR around {pass_name} changed; run with GNNCC_UPDATE_SNAPSHOTS=1 to accept"
+    assert str(before) != str(after), f"{pass_name} did nothing on {model}"
