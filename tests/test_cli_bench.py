@@ -28,3 +28,14 @@ def test_bench_sddmm(tmp_path):
                  "--log", str(tmp_path / "empty.jsonl"), "--json", str(out)]) == 0
     (record,) = json.loads(out.read_text())
     assert record["op"] == "sddmm" and record["torch_sparse_ms"] > 0
+
+
+def test_bench_models_checks_against_pyg_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "models.json"
+    assert main(["bench", "--model", "gcn", "gat", "--graph", "cora", "--repeat", "2", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert [r["model"] for r in records] == ["gcn", "gat"]
+    for r in records:
+        assert r["relative_error"] < 1e-4 and r["gnncc_ms"] > 0 and r["pyg_ms"] > 0
+        assert r["graph"] == "cora" and r["feat"] == 1433 and not r["synthetic_features"]
+    assert "gcn" in capsys.readouterr().out

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from gnncc.errors import GnnccError
+
 DESCRIPTION = """\
 Time one sparse op on real graphs: gnncc's kernel (the tuned config from the log when there
 is one, else the cost model's pick, else the default; the default is always timed too)
@@ -23,6 +25,11 @@ the floor (over 100%).
 ops:
   spmm   out[v] = sum_{u->v} w[e] x[u]     (GCN aggregation; x [N, F], w [E])
   sddmm  out[e] = <a[u], b[v]> for e=u->v  (GAT-style edge scores; a, b [N, F])
+
+With --model instead of --op, a whole 2-layer model (gcn, sage, gin, gat from gnncc/cli/zoo.py)
+is compiled and timed against the same PyG model called with edge_index and with a torch.sparse
+CSR adjacency; the output is checked against PyG first. On CUDA the peak memory of each run is
+reported too.
 """
 
 EPILOG = """\
@@ -30,6 +37,7 @@ examples:
   gnncc bench --op spmm --graph cora --feat 32 --json out.json
   gnncc bench --op spmm --graph cora pubmed --feat 32 128 --log tuning_logs/records.jsonl --json spmm.json
   gnncc bench --op sddmm --graph ogbn_arxiv --feat 64 --target cuda --json sddmm.json
+  gnncc bench --model gcn gat --graph cora amazon_computers --json models.json
 """
 
 
@@ -127,10 +135,98 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
     }
 
 
+def _pyg_sparse_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """PyG's sparse convention: the transposed adjacency (rows are targets) as a torch CSR tensor."""
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+
+
+def _peak_ms(fn: Any, device: torch.device, repeat: int) -> tuple[float, float | None]:
+    """(median ms, peak MiB allocated during one call on CUDA, else None)."""
+    from gnncc.runtime.timing import measure_ms
+
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    return measure_ms(fn, device, repeat=repeat, min_seconds=0.2), peak
+
+
+def bench_model_case(model_name: str, graph_name: str, feat: int | None, target: Any, log: str | None,
+                     repeat: int = 20) -> dict[str, Any]:
+    """Time a 2-layer zoo model compiled by gnncc against PyG (edge_index, and torch.sparse CSR)."""
+    import gnncc
+    from gnncc import datasets
+    from gnncc.check import relative_error
+    from gnncc.cli import zoo
+    from gnncc.tune.database import device_name
+
+    data = datasets.load(graph_name, feat=feat)
+    device = target.device
+    x, edge_index = data.x.to(device), data.graph.edge_index.to(device)
+    model = zoo.build(model_name, x.shape[1], 16).to(device)
+    cm = gnncc.compile(model, data.graph, target=target, tuning_log=log)
+    times: dict[str, float | None] = {}
+    peaks: dict[str, float | None] = {}
+    with torch.no_grad():
+        ref = model(x, edge_index)
+        err = relative_error(cm(x), ref)
+        if err > 1e-4:
+            raise RuntimeError(f"gnncc {model_name} on {graph_name}: wrong result (relative error {err:.1e})")
+        runs = {"gnncc": lambda: cm(x), "pyg": lambda: model(x, edge_index)}
+        try:
+            adj_t = _pyg_sparse_adjacency(edge_index, data.graph.num_nodes)
+            if relative_error(model(x, adj_t), ref) < 1e-3:
+                runs["pyg_sparse"] = lambda: model(x, adj_t)
+        except Exception as exc:  # PyG does not take a sparse adjacency for every conv  # noqa: BLE001
+            print(f"note: PyG {model_name} with a torch.sparse adjacency failed: {exc}", file=sys.stderr)
+        for label in ("gnncc", "pyg", "pyg_sparse"):
+            times[label], peaks[label] = _peak_ms(runs[label], device, repeat) if label in runs else (None, None)
+    g = times["gnncc"]
+    return {
+        "graph": data.name, "model": model_name, "feat": int(x.shape[1]), "synthetic_features": data.synthetic_features,
+        "target": str(target), "device": device_name(target.kind), "num_nodes": data.graph.num_nodes,
+        "num_edges": data.graph.num_edges, "gnncc_ms": g, "pyg_ms": times["pyg"], "pyg_sparse_ms": times["pyg_sparse"],
+        "speedup_vs_pyg": times["pyg"] / g,
+        "speedup_vs_pyg_sparse": None if times["pyg_sparse"] is None else times["pyg_sparse"] / g,
+        "gnncc_peak_mib": peaks["gnncc"], "pyg_peak_mib": peaks["pyg"], "pyg_sparse_peak_mib": peaks["pyg_sparse"],
+        "gnncc_planned_mib": cm.executor.plan.total_bytes / 2**20, "relative_error": err,
+        "kernels": len(cm.kernels), "compile_s": cm.compile_seconds,
+    }
+
+
+def _run_models(args: argparse.Namespace, target: Any) -> list[dict[str, Any]]:
+    def fmt(v: float | None, spec: str) -> str:
+        return "n/a" if v is None else format(v, spec)
+
+    print(f"{'model':<6} {'graph':<18} {'F':>5} {'gnncc ms':>9} {'PyG ms':>9} {'PyG csr':>9} {'vs PyG':>7} "
+          f"{'vs csr':>7} {'peak MiB g/PyG':>15}")
+    records = []
+    for graph in args.graph:
+        for feat in args.feat or [None]:
+            for model in args.model:
+                r = bench_model_case(model, graph, feat, target, args.log, args.repeat)
+                records.append(r)
+                peak = f"{fmt(r['gnncc_peak_mib'], '.0f')}/{fmt(r['pyg_peak_mib'], '.0f')}"
+                print(f"{model:<6} {r['graph']:<18} {r['feat']:>5} {r['gnncc_ms']:>9.3f} {r['pyg_ms']:>9.3f} "
+                      f"{fmt(r['pyg_sparse_ms'], '9.3f'):>9} {r['speedup_vs_pyg']:>6.2f}x "
+                      f"{fmt(r['speedup_vs_pyg_sparse'], '6.2f'):>6}x {peak:>15}", flush=True)
+    return records
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from gnncc.codegen.target import resolve_target
 
     target = resolve_target(args.target)
+    if args.model:
+        return _write(_run_models(args, target), args.json)
+    if not args.feat:
+        raise GnnccError("--feat is required with --op")
     bandwidth = copy_bandwidth(target.device)
     print(f"{args.op} on {target}: copy bandwidth {bandwidth / 1e9:.1f} GB/s", file=sys.stderr)
     header = (f"{'graph':<18} {'F':>4} {'gnncc ms':>9} {'default':>9} {'torch.sp':>9} {'PyG':>9} {'PyG csr':>9} "
@@ -145,8 +241,12 @@ def run_bench(args: argparse.Namespace) -> int:
                   f"{r['torch_sparse_ms']:>9.4f} {r['pyg_ms']:>9.4f} {r['pyg_sparse_ms']:>9.4f} {r['floor_ms']:>8.4f} "
                   f"{r['pct_of_floor']:>6.0f}% {r['speedup_vs_torch_sparse']:>7.2f}x {r['speedup_vs_pyg']:>6.2f}x  "
                   f"{r['schedule_source']} {r['schedule']}", flush=True)
-    if args.json:
-        path = Path(args.json)
+    return _write(records, args.json)
+
+
+def _write(records: list[dict[str, Any]], json_path: str | None) -> int:
+    if json_path:
+        path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, indent=1) + "\n")
         print(f"wrote {len(records)} record(s) to {path}", file=sys.stderr)
@@ -156,9 +256,13 @@ def run_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time one sparse op: gnncc vs torch.sparse/cuSPARSE, PyG and the bandwidth floor",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--op", required=True, choices=("spmm", "sddmm"), help="the op to time")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--op", choices=("spmm", "sddmm"), help="the op to time")
+    what.add_argument("--model", nargs="+", choices=("gcn", "sage", "gin", "gat"), help="2-layer models to time")
     p.add_argument("--graph", required=True, nargs="+", help="graph names (cora, pubmed, ...) or .npz files")
-    p.add_argument("--feat", required=True, nargs="+", type=int, help="feature widths (one case per graph x width)")
+    p.add_argument("--feat", nargs="+", type=int,
+                   help="feature widths (one case per graph x width); with --model, random features of this "
+                   "width replace the graph's own (graphs without features get 128 by default)")
     p.add_argument("--target", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--log", help="tuning log to take gnncc's config from (default: tuning_logs/records.jsonl)")
     p.add_argument("--repeat", type=int, default=50, help="timed runs per measurement (median reported)")

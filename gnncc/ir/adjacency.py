@@ -30,6 +30,19 @@ class Adjacency:
     def nnz(self) -> int:
         return int(self.indices.numel())
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` unless this is a well-formed CSR: kernels index with it unchecked,
+        so data from outside (e.g. a library file) must pass this before it reaches one."""
+        indptr, indices = self.indptr, self.indices
+        if indptr.dim() != 1 or indptr.numel() != self.num_dst + 1 or indices.dim() != 1:
+            raise ValueError(f"indptr has {indptr.numel()} entries for {self.num_dst} destinations")
+        if indptr.dtype != indices.dtype or indptr.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"index dtypes {indptr.dtype}/{indices.dtype} are not one of int32/int64")
+        if int(indptr[0]) != 0 or int(indptr[-1]) != self.nnz or bool((indptr[1:] < indptr[:-1]).any()):
+            raise ValueError("indptr does not run non-decreasing from 0 to nnz")
+        if self.nnz and (int(indices.min()) < 0 or int(indices.max()) >= self.num_src):
+            raise ValueError(f"a source index lies outside [0, {self.num_src})")
+
     @staticmethod
     def from_coo(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int) -> Adjacency:
         """Group edges by destination, keeping the given order within a group (stable)."""

@@ -15,6 +15,14 @@ grouped by destination:
 - ``sddmm(A, a, b, op)``: ``op="add"``: ``out[e] = a[src[e]] + b[dst[e]]``;
   ``op="dot"``: ``out[e] = sum_k a[src[e], ..., k] * b[dst[e], ..., k]``.
 - ``edge_softmax(A, s)``: softmax of ``s`` over the in-edges of each destination.
+
+Fused ops, formed by passes (never by frontends):
+
+- ``fused_spmm(A, x[, w], *epilogue_operands, reduce, epilogue)``: ``spmm`` whose aggregated rows
+  go through the ``epilogue`` steps (bias, activation, scaling, residual) before being stored.
+- ``attention_spmm(A, ...)``: GAT/GATv2 attention in one kernel: per-edge scores, leaky_relu,
+  an online softmax per destination and the weighted sum of source rows, heads concatenated or
+  averaged, optionally followed by an epilogue; no ``[E, H]`` or ``[E, H, C]`` tensor exists.
 """
 
 from __future__ import annotations

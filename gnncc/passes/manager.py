@@ -72,7 +72,9 @@ class PassRecord:
             a, b = self.ops_before.get(op, 0), self.ops_after.get(op, 0)
             if a != b:
                 changed.append(f"{op} {a}->{b}")
-        text = f"{self.name}: {', '.join(changed) if changed else 'no change'} ({self.seconds * 1e3:.1f} ms)"
+        if not changed:  # a pass may still have rewritten the IR (e.g. moved ops): its notes say how
+            changed = ["op counts unchanged" if self.notes else "no change"]
+        text = f"{self.name}: {', '.join(changed)} ({self.seconds * 1e3:.1f} ms)"
         return "\n".join([text, *(f"    {n}" for n in self.notes)])
 
 

@@ -83,13 +83,18 @@ def decode_constants(table: Mapping[str, Any], data: memoryview) -> dict[str, Co
         return torch.frombuffer(data, dtype=dtype, count=count, offset=entry["offset"]).view(entry["shape"])
 
     out: dict[str, ConstData] = {}
-    for key in table["tensors"]:
-        name, _, part = key.rpartition("/")
-        if part == "indptr" and name in table["adjacencies"]:
-            num_src, num_dst = table["adjacencies"][name]
-            out[name] = Adjacency(tensor(key), tensor(f"{name}/indices"), num_src, num_dst)
-        elif not (part == "indices" and name in table["adjacencies"]):
-            out[key] = tensor(key)
+    try:
+        for key in table["tensors"]:
+            name, _, part = key.rpartition("/")
+            if part == "indptr" and name in table["adjacencies"]:
+                num_src, num_dst = table["adjacencies"][name]
+                adj = Adjacency(tensor(key), tensor(f"{name}/indices"), int(num_src), int(num_dst))
+                adj.validate()
+                out[name] = adj
+            elif not (part == "indices" and name in table["adjacencies"]):
+                out[key] = tensor(key)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise LibraryError(f"corrupt constant data: {exc}") from exc
     return out
 
 
@@ -124,6 +129,7 @@ class LibraryImage:
     plan: str
     data: memoryview
     size: int
+    content: bytearray  # the checked bytes of the whole file: what gets loaded, not the path again
 
 
 def read_library(path: str | Path) -> LibraryImage:
@@ -165,7 +171,7 @@ def read_library(path: str | Path) -> LibraryImage:
         plan = bytes(blob[plan_off: plan_off + plan_len]).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise LibraryError(f"{path}: corrupt metadata: {exc}") from exc
-    return LibraryImage(path, metadata, plan, blob[data_off: data_off + data_len], size)
+    return LibraryImage(path, metadata, plan, blob[data_off: data_off + data_len], size, raw)
 
 
 # /proc/cpuinfo flags that name instruction-set extensions LLVM may emit for ``-mcpu`` (x86 and Arm)

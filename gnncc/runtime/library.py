@@ -15,6 +15,7 @@ import ctypes
 import importlib.metadata
 import importlib.util
 import platform
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -115,8 +116,10 @@ class LoadedModel:
     docs/serving.md); per-graph data of a new graph is computed once and cached.
     """
 
-    def __init__(self, image: libformat.LibraryImage, target: LibraryTarget, module: Any) -> None:
+    def __init__(self, image: libformat.LibraryImage, target: LibraryTarget, module: Any,
+                 private_copy: tempfile.TemporaryDirectory | None = None) -> None:
         meta = image.metadata
+        self._private_copy = private_copy  # the loaded file; removed when the model is freed
         self.path = image.path
         self.metadata = meta
         self.target = target
@@ -230,10 +233,17 @@ def load(path: str | Path) -> LoadedModel:
         raise LibraryError(f"{image.path}: not a gnncc library (format {meta.get('format')!r})")
     target = check_compatible(meta, image.path)
     _load_tvm_runtime(target.device.type == "cuda")
+    # Load a private copy of the bytes that passed the checksum: the file at ``path`` may change
+    # between the check and the load, or be overwritten in place while mapped, which crashes the
+    # process. The copy lives, unlinked at the end, as long as the model.
+    private = tempfile.TemporaryDirectory(prefix="gnncc-load-")
+    copy = Path(private.name) / image.path.name
+    copy.write_bytes(image.content)
     try:
-        module = tvm_ffi.load_module(str(image.path))
+        module = tvm_ffi.load_module(str(copy))
     except Exception as exc:  # tvm_ffi raises its own error types
+        private.cleanup()
         raise LibraryError(f"{image.path}: TVM cannot load the library: {exc}") from exc
-    model = LoadedModel(image, target, module)
+    model = LoadedModel(image, target, module, private)
     model.load_seconds = time.perf_counter() - start
     return model
