@@ -11,6 +11,7 @@ call for a graph), so concurrent calls never share scratch memory.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.metadata
 import importlib.util
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 import torch
 import tvm_ffi
 
-from gnncc.errors import CodegenError, InputError, IRError, LibraryError, TargetError
+from gnncc.errors import CodegenError, GnnccError, InputError, IRError, LibraryError, TargetError
 from gnncc.graph import Graph
 from gnncc.ir.function import ConstData, Function
 from gnncc.ir.interpreter import evaluate
@@ -220,6 +222,20 @@ class LoadedModel:
         return f"LoadedModel({self.path}, target={self.target}, num_nodes={self.num_nodes})"
 
 
+@contextlib.contextmanager
+def _metadata_of(path: Path) -> Iterator[None]:
+    """Turn errors from reading a damaged metadata section (the checksum matched, so it was edited
+    after export or written by a broken exporter) into ``LibraryError``; gnncc's own errors pass."""
+    try:
+        yield
+    except IRError as exc:  # the stored IR does not type-check
+        raise LibraryError(f"{path}: corrupt metadata: {exc}") from exc
+    except GnnccError:
+        raise
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise LibraryError(f"{path}: corrupt metadata: {exc!r}") from exc
+
+
 def load(path: str | Path) -> LoadedModel:
     """Load a library written by ``CompiledModel.export`` / ``gnncc build``; needs only the TVM runtime.
 
@@ -229,9 +245,10 @@ def load(path: str | Path) -> LoadedModel:
     start = time.perf_counter()
     image = libformat.read_library(path)
     meta = image.metadata
-    if meta.get("format") != "gnncc-library":
-        raise LibraryError(f"{image.path}: not a gnncc library (format {meta.get('format')!r})")
-    target = check_compatible(meta, image.path)
+    with _metadata_of(image.path):
+        if meta.get("format") != "gnncc-library":
+            raise LibraryError(f"{image.path}: not a gnncc library (format {meta.get('format')!r})")
+        target = check_compatible(meta, image.path)
     _load_tvm_runtime(target.device.type == "cuda")
     # Load a private copy of the bytes that passed the checksum: the file at ``path`` may change
     # between the check and the load, or be overwritten in place while mapped, which crashes the
@@ -244,6 +261,11 @@ def load(path: str | Path) -> LoadedModel:
     except Exception as exc:  # tvm_ffi raises its own error types
         private.cleanup()
         raise LibraryError(f"{image.path}: TVM cannot load the library: {exc}") from exc
-    model = LoadedModel(image, target, module, private)
+    try:
+        with _metadata_of(image.path):
+            model = LoadedModel(image, target, module, private)
+    except GnnccError:
+        private.cleanup()
+        raise
     model.load_seconds = time.perf_counter() - start
     return model
