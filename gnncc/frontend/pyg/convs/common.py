@@ -8,6 +8,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation, SumAggregation
 
 from gnncc.errors import UnsupportedError
+from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -48,3 +49,22 @@ def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: V
         column = ctx.memo(("reshape", weight, *shape), lambda: ctx.emit("reshape", [weight], shape=shape))
         msg = ctx.emit("mul", [msg, column])
     return ctx.emit("scatter", [msg, adj], reduce=reduce)
+
+
+def project_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, name: str, x: Value) -> Value:
+    """``conv.<name>(x)`` viewed per head as ``[N, heads, out_channels]`` (GATConv, GATv2Conv)."""
+    h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
+    return ctx.emit("reshape", [h], shape=[x.type.shape[0], conv.heads, conv.out_channels])
+
+
+def combine_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, out: Value, res: Value | None) -> Value:
+    """The tail of the attention convs: heads concatenated or averaged, then residual and bias."""
+    if conv.concat:
+        out = ctx.emit("reshape", [out], shape=[out.type.shape[0], conv.heads * conv.out_channels])
+    else:
+        out = ctx.emit("reduce_mean", [out], axis=1)
+    if res is not None:
+        out = ctx.emit("add", [out, res])
+    if conv.bias is not None:
+        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
+    return out

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GATConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
+from gnncc.frontend.pyg.convs.common import combine_heads, project_heads, propagate, reduce_of, with_self_loops
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -22,13 +22,10 @@ if TYPE_CHECKING:
 
 
 def lower(ctx: LoweringContext, conv: GATConv, qualname: str, x: Value, adj: Value) -> Value:
-    heads, channels = conv.heads, conv.out_channels
-    num_nodes = x.type.shape[0]
     reduce = reduce_of(conv, qualname)
 
     def project(name: str) -> Value:
-        h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
-        return ctx.emit("reshape", [h], shape=[num_nodes, heads, channels])
+        return project_heads(ctx, conv, qualname, name, x)
 
     def logits(h: Value, att: str) -> Value:
         prod = ctx.emit("mul", [h, ctx.param(qualify(qualname, att), getattr(conv, att))])
@@ -48,13 +45,4 @@ def lower(ctx: LoweringContext, conv: GATConv, qualname: str, x: Value, adj: Val
     scores = ctx.emit("leaky_relu", [scores], alpha=float(conv.negative_slope))
     alpha = ctx.emit("edge_softmax", [adj, scores])
     out = propagate(ctx, x_src, adj, reduce, alpha)
-
-    if conv.concat:
-        out = ctx.emit("reshape", [out], shape=[num_nodes, heads * channels])
-    else:
-        out = ctx.emit("reduce_mean", [out], axis=1)
-    if res is not None:
-        out = ctx.emit("add", [out, res])
-    if conv.bias is not None:
-        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
-    return out
+    return combine_heads(ctx, conv, qualname, out, res)

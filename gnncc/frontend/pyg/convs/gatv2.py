@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GATv2Conv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
+from gnncc.frontend.pyg.convs.common import combine_heads, project_heads, propagate, reduce_of, with_self_loops
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -22,13 +22,10 @@ if TYPE_CHECKING:
 
 
 def lower(ctx: LoweringContext, conv: GATv2Conv, qualname: str, x: Value, adj: Value) -> Value:
-    heads, channels = conv.heads, conv.out_channels
-    num_nodes = x.type.shape[0]
     reduce = reduce_of(conv, qualname)
 
     def project(name: str) -> Value:
-        h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
-        return ctx.emit("reshape", [h], shape=[num_nodes, heads, channels])
+        return project_heads(ctx, conv, qualname, name, x)
 
     res = None if conv.res is None else ctx.linear_module(conv.res, qualify(qualname, "res"), x)
     x_l = project("lin_l")
@@ -39,13 +36,4 @@ def lower(ctx: LoweringContext, conv: GATv2Conv, qualname: str, x: Value, adj: V
     mixed = ctx.emit("leaky_relu", [mixed], alpha=float(conv.negative_slope))
     scores = ctx.emit("reduce_sum", [ctx.emit("mul", [mixed, ctx.param(qualify(qualname, "att"), conv.att)])], axis=-1)
     out = propagate(ctx, x_l, adj, reduce, ctx.emit("edge_softmax", [adj, scores]))
-
-    if conv.concat:
-        out = ctx.emit("reshape", [out], shape=[num_nodes, heads * channels])
-    else:
-        out = ctx.emit("reduce_mean", [out], axis=1)
-    if res is not None:
-        out = ctx.emit("add", [out, res])
-    if conv.bias is not None:
-        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
-    return out
+    return combine_heads(ctx, conv, qualname, out, res)
