@@ -6,7 +6,6 @@ Snapshots of each conv's IR live in ``tests/snapshots/frontend``; regenerate the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from graphs import DATA_DIR, random_graph
+from snapshot_check import assert_matches_snapshot
 from torch import nn
 from torch_geometric.nn import MLP, ChebConv, GATConv, GCNConv, GINConv, SAGEConv
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation
@@ -228,12 +228,7 @@ def test_ir_snapshot(name: str) -> None:
     model = SNAPSHOT_CASES[name]()
     in_features = IN if name == "stacked_gcn" else 3
     text = str(lower_pyg(model, num_nodes=4, num_edges=6, in_features=in_features)) + "\n"
-    path = SNAPSHOTS / f"{name}.txt"
-    if os.environ.get("GNNCC_UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"{path} is missing; run with GNNCC_UPDATE_SNAPSHOTS=1 to create it"
-    assert text == path.read_text(), f"IR of {name} changed; run with GNNCC_UPDATE_SNAPSHOTS=1 to accept"
+    assert_matches_snapshot(SNAPSHOTS / f"{name}.txt", text, f"IR of {name}")
 
 
 # --- frontend contract ----------------------------------------------------------

@@ -6,12 +6,12 @@ returns. Regenerate with ``GNNCC_UPDATE_SNAPSHOTS=1 pytest tests/test_passes_sna
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from graphs import random_graph
 from pass_models import make
+from snapshot_check import assert_matches_snapshot
 
 from gnncc.frontend import lower_pyg
 from gnncc.ir import verify
@@ -37,10 +37,5 @@ def test_pass_snapshot(model: str, pass_name: str) -> None:
     verify(after)
     notes = "\n".join(f"# {n}" for n in ctx.notes.get(pass_name, ()))
     text = f"# before {pass_name}\n{before}\n\n# after {pass_name}\n{notes}\n{after}\n"
-    path = SNAPSHOTS / f"{model}-{pass_name}.txt"
-    if os.environ.get("GNNCC_UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"{path} is missing; run with GNNCC_UPDATE_SNAPSHOTS=1 to create it"
-    assert text == path.read_text(), f"IR around {pass_name} changed; run with GNNCC_UPDATE_SNAPSHOTS=1 to accept"
+    assert_matches_snapshot(SNAPSHOTS / f"{model}-{pass_name}.txt", text, f"IR around {pass_name}")
     assert str(before) != str(after), f"{pass_name} did nothing on {model}"
