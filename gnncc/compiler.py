@@ -13,11 +13,14 @@ from gnncc import codegen
 from gnncc.codegen.target import Target, resolve_target
 from gnncc.errors import GnnccError
 from gnncc.graph import Graph
-from gnncc.ir.function import Function, Node
+from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.printer import print_function
 from gnncc.ir.types import AdjType
+from gnncc.ir.verifier import verify
 from gnncc.passes import DEFAULT_PIPELINE, PassContext, PassManager, PassRecord
 from gnncc.passes.fold import GraphProgram
+from gnncc.passes.manager import copy_node
+from gnncc.reorder import Reordering, check_method, gather_adjacency
 from gnncc.runtime import Executor
 
 # Families that need no kernel: sources are data, reshapes are views.
@@ -62,8 +65,9 @@ class CompiledModel:
         compile_seconds: float,
         graph_program: GraphProgram | None = None,
         config_sources: Mapping[Node, str] | None = None,
+        reordering: Reordering | None = None,
     ) -> None:
-        self.graph = graph
+        self.graph = graph  # the user's graph; with a reordering the kernels run on reordering.graph
         self.target = target
         self.frontend_ir = frontend_ir
         self.ir = ir
@@ -72,6 +76,7 @@ class CompiledModel:
         self.compile_seconds = compile_seconds
         self.graph_program = graph_program  # recomputes per-graph constants for another graph
         self.config_sources = dict(config_sources or {})  # node -> "given" | "tuned" | "model" | "default"
+        self.reordering = reordering
         self.executor = Executor(ir, kernels, target)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,6 +92,8 @@ class CompiledModel:
         lines = [
             f"gnncc compiled model  target={self.target}  compile={self.compile_seconds:.2f}s",
             f"graph: {self.graph.summary()}",
+            "reorder: " + (f"{self.reordering.summary()}; the IR gathers input rows by perm and output "
+                           "rows by its inverse" if self.reordering else "none"),
             "",
             "passes:",
             *(f"  {r.summary()}" for r in self.pass_records),
@@ -101,6 +108,13 @@ class CompiledModel:
             lines.append(f"  {node.op:<14} -> {node.output.type}  {kernel.describe()}  ({source} config)")
         lines += ["", f"memory: {self.executor.describe_memory()}"]
         return "\n".join(lines)
+
+    def permutation_constants(self) -> tuple[str, str] | None:
+        """Names of the (perm, inverse) row-gather adjacencies in ``ir``; None without a reordering."""
+        if self.reordering is None:
+            return None
+        first = next(n for n in self.ir.nodes if n.op == "gather" and n.inputs[0] is self.ir.inputs[0])
+        return first.inputs[1].node.attrs["name"], self.ir.outputs[0].node.inputs[1].node.attrs["name"]
 
     def export(self, path: str | Path) -> Path:
         """Write one shared library (kernels, weights, metadata) that ``gnncc.load`` serves with only
@@ -122,6 +136,7 @@ def compile(  # noqa: A001 - mirrors torch.compile
     passes: Sequence[str] | Mapping[str, bool] | None = None,
     configs: Mapping[str, dict] | None = None,
     tuning_log: str | Path | None = None,
+    reorder: str = "none",
 ) -> CompiledModel:
     """Compile ``model`` for ``graph`` on ``target`` ("cpu" or "cuda").
 
@@ -131,15 +146,46 @@ def compile(  # noqa: A001 - mirrors torch.compile
     ``configs`` maps an op family (e.g. "spmm") to a schedule config overriding tuning and defaults;
     ``tuning_log`` is the records file of ``gnncc tune`` (default ``$GNNCC_TUNING_LOG`` or
     ``tuning_logs/records.jsonl``): the best record of each kernel on this graph is used when one exists.
+    ``reorder`` relabels the nodes for locality before compiling ("none", "degree", "rcm"; see
+    ``gnncc.reorder``): the kernels run on the relabelled graph, and the compiled model permutes the
+    features in and the result back out, so callers see their own node order.
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
     graph = Graph.coerce(graph)
-    ctx = PassContext(graph.csc)
-    frontend_ir, ir, records = optimise(model, graph, in_features=in_features, passes=passes, ctx=ctx)
-    kernels, sources = build_kernels(ir, resolved, configs, graph=graph, tuning_log=tuning_log)
+    reordering = None if check_method(reorder) == "none" else Reordering.of(graph, reorder)
+    work = reordering.graph if reordering else graph
+    ctx = PassContext(work.csc)
+    frontend_ir, ir, records = optimise(model, work, in_features=in_features, passes=passes, ctx=ctx)
+    if reordering:
+        ir = permute_rows(ir, reordering)
+    kernels, sources = build_kernels(ir, resolved, configs, graph=work, tuning_log=tuning_log)
     return CompiledModel(graph, resolved, frontend_ir, ir, records, kernels, time.perf_counter() - start,
-                         ctx.graph_program, sources)
+                         ctx.graph_program, sources, reordering)
+
+
+# Names of the permutation constants that ``permute_rows`` adds (made unique if a weight has one).
+PERM_CONSTANT, INVERSE_CONSTANT = "reorder.perm", "reorder.inverse"
+
+
+def permute_rows(fn: Function, reordering: Reordering) -> Function:
+    """``fn`` (compiled for ``reordering.graph``) behind a row gather of its input by ``perm`` and of
+    its output by ``inverse``, so it takes and returns rows in the user's node order. The gathers are
+    kernels on constant one-edge-per-row adjacencies: they run on the target device, into pooled
+    buffers, and an exported library (C++ plan included) carries them like any other call."""
+    if len(fn.inputs) != 1 or len(fn.outputs) != 1:
+        raise GnnccError("reordering needs a model with one feature input and one output")
+    b = Builder()
+    mapping: dict[Value, Value] = {}
+    for node in fn.nodes:
+        value = copy_node(node, b, mapping.__getitem__, fn)
+        if node.op == "input":
+            value = b.emit("gather", [value, b.const(PERM_CONSTANT, gather_adjacency(reordering.perm))], end="src")
+        mapping[node.output] = value
+    inverse = b.const(INVERSE_CONSTANT, gather_adjacency(reordering.inverse))
+    out = b.finish([b.emit("gather", [mapping[fn.outputs[0]], inverse], end="src")])
+    verify(out)
+    return out
 
 
 def optimise(

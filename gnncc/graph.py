@@ -153,6 +153,24 @@ class Graph:
             "tensor [2, E], a PyG Data, a scipy sparse matrix or a networkx graph"
         )
 
+    def permuted(self, perm: Any) -> Graph:
+        """This graph with node ``perm[i]`` renamed ``i`` (``gnncc.reorder`` computes ``perm``).
+
+        Edges keep their order and multiplicity (duplicates and self-loops stay), so aggregations
+        on the result equal the original ones up to the relabelling.
+        """
+        perm = torch.as_tensor(perm)
+        n = self.num_nodes
+        if perm.dim() != 1 or perm.numel() != n or perm.is_floating_point() or perm.dtype == torch.bool:
+            raise GraphError(f"perm must be a 1-D integer tensor of {n} node ids, got {perm.dtype} "
+                             f"of shape {list(perm.shape)}")
+        perm = perm.detach().to("cpu", torch.int64)
+        if n and (int(perm.min()) < 0 or int(perm.max()) >= n or bool((torch.bincount(perm, minlength=n) != 1).any())):
+            raise GraphError(f"perm is not a permutation of 0..{n - 1}: every node id must appear exactly once")
+        new_id = torch.empty_like(perm)
+        new_id[perm] = torch.arange(n, dtype=torch.int64)
+        return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n)
+
     # ---- layouts ---------------------------------------------------------
     @property
     def num_edges(self) -> int:

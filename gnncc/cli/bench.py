@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from gnncc.errors import GnnccError
+from gnncc.reorder import METHODS, Reordering
 
 DESCRIPTION = """\
 Time one sparse op on real graphs: gnncc's kernel (the tuned config from the log when there
@@ -30,6 +31,15 @@ With --model instead of --op, a whole 2-layer model (gcn, sage, gin, gat from gn
 is compiled and timed against the same PyG model called with edge_index and with a torch.sparse
 CSR adjacency; the output is checked against PyG first. On CUDA the peak memory of each run is
 reported too.
+
+--reorder relabels each graph's nodes first (see gnncc/reorder.py), to see what locality buys:
+  none    the graph's own order (default)
+  degree  by in-degree, descending: heavy rows together
+  rcm     reverse Cuthill-McKee: a BFS order that puts an edge's two ends close together
+With --op, every column (gnncc and the baselines) runs on the relabelled graph, and the mean
+|src-dst| edge span before -> after is printed as a locality measure. With --model, gnncc
+compiles with gnncc.compile(..., reorder=METHOD) (the row permutation in and out is timed too)
+while PyG runs in the given order.
 """
 
 EPILOG = """\
@@ -38,6 +48,8 @@ examples:
   gnncc bench --op spmm --graph cora pubmed --feat 32 128 --log tuning_logs/records.jsonl --json spmm.json
   gnncc bench --op sddmm --graph ogbn_arxiv --feat 64 --target cuda --json sddmm.json
   gnncc bench --model gcn gat --graph cora amazon_computers --json models.json
+  gnncc bench --op spmm --graph pubmed ogbn_arxiv --feat 32 --reorder rcm
+      the same spmm on graphs relabelled by reverse Cuthill-McKee; compare with --reorder none
 """
 
 
@@ -90,8 +102,8 @@ def _floor_bytes(op: str, operands: list[Any], out: torch.Tensor) -> int:
 
 
 def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None, bandwidth: float,
-               repeat: int = 50) -> dict[str, Any]:
-    """Time one (op, graph, feat) case; returns the JSON record."""
+               repeat: int = 50, reorder: str = "none") -> dict[str, Any]:
+    """Time one (op, graph, feat) case, on the graph relabelled by ``reorder``; returns the JSON record."""
     from gnncc import datasets
     from gnncc.check import relative_error
     from gnncc.codegen import build_kernel
@@ -100,11 +112,13 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
     from gnncc.tune.database import device_name
 
     data = datasets.load(graph_name, feat=feat)
-    task = op_task(op, data.graph, feat, target)
+    reordering = Reordering.of(data.graph, reorder)
+    graph = reordering.graph
+    task = op_task(op, graph, feat, target)
     device = target.device
     operands = [o.to(device) for o in task.operands]
     ref = task.expected()
-    config, source = select_config(task.node, data.graph, target, log, task.index_dtype)
+    config, source = select_config(task.node, graph, target, log, task.index_dtype)
     times: dict[str, float] = {}
     out = torch.empty(ref.shape, dtype=ref.dtype, device=device)
     for label, cfg in (("gnncc", config), ("gnncc_default", None)):
@@ -125,7 +139,8 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
     g = times["gnncc"]
     return {
         "graph": data.name, "op": op, "feat": feat, "target": str(target), "device": device_name(target.kind),
-        "num_nodes": data.graph.num_nodes, "nnz": task.nnz,
+        "num_nodes": data.graph.num_nodes, "nnz": task.nnz, "reorder": reorder,
+        "edge_span_before": reordering.spans[0], "edge_span_after": reordering.spans[1],
         "gnncc_ms": g, "gnncc_default_ms": times["gnncc_default"], "torch_sparse_ms": times["torch_sparse"],
         "pyg_ms": times["pyg"], "pyg_sparse_ms": times["pyg_sparse"], "floor_ms": floor_ms,
         "bandwidth_gbs": bandwidth / 1e9, "pct_of_floor": 100 * floor_ms / g,
@@ -158,8 +173,9 @@ def _peak_ms(fn: Any, device: torch.device, repeat: int) -> tuple[float, float |
 
 
 def bench_model_case(model_name: str, graph_name: str, feat: int | None, target: Any, log: str | None,
-                     repeat: int = 20) -> dict[str, Any]:
-    """Time a 2-layer zoo model compiled by gnncc against PyG (edge_index, and torch.sparse CSR)."""
+                     repeat: int = 20, reorder: str = "none") -> dict[str, Any]:
+    """Time a 2-layer zoo model compiled by gnncc (with node reordering ``reorder``) against PyG
+    (edge_index, and torch.sparse CSR) in the graph's own order."""
     import gnncc
     from gnncc import datasets
     from gnncc.check import relative_error
@@ -170,7 +186,7 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
     device = target.device
     x, edge_index = data.x.to(device), data.graph.edge_index.to(device)
     model = zoo.build(model_name, x.shape[1], 16).to(device)
-    cm = gnncc.compile(model, data.graph, target=target, tuning_log=log)
+    cm = gnncc.compile(model, data.graph, target=target, tuning_log=log, reorder=reorder)
     times: dict[str, float | None] = {}
     peaks: dict[str, float | None] = {}
     with torch.no_grad():
@@ -191,7 +207,8 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
     return {
         "graph": data.name, "model": model_name, "feat": int(x.shape[1]), "synthetic_features": data.synthetic_features,
         "target": str(target), "device": device_name(target.kind), "num_nodes": data.graph.num_nodes,
-        "num_edges": data.graph.num_edges, "gnncc_ms": g, "pyg_ms": times["pyg"], "pyg_sparse_ms": times["pyg_sparse"],
+        "num_edges": data.graph.num_edges, "reorder": reorder,
+        "gnncc_ms": g, "pyg_ms": times["pyg"], "pyg_sparse_ms": times["pyg_sparse"],
         "speedup_vs_pyg": times["pyg"] / g,
         "speedup_vs_pyg_sparse": None if times["pyg_sparse"] is None else times["pyg_sparse"] / g,
         "gnncc_peak_mib": peaks["gnncc"], "pyg_peak_mib": peaks["pyg"], "pyg_sparse_peak_mib": peaks["pyg_sparse"],
@@ -210,7 +227,7 @@ def _run_models(args: argparse.Namespace, target: Any) -> list[dict[str, Any]]:
     for graph in args.graph:
         for feat in args.feat or [None]:
             for model in args.model:
-                r = bench_model_case(model, graph, feat, target, args.log, args.repeat)
+                r = bench_model_case(model, graph, feat, target, args.log, args.repeat, args.reorder)
                 records.append(r)
                 peak = f"{fmt(r['gnncc_peak_mib'], '.0f')}/{fmt(r['pyg_peak_mib'], '.0f')}"
                 print(f"{model:<6} {r['graph']:<18} {r['feat']:>5} {r['gnncc_ms']:>9.3f} {r['pyg_ms']:>9.3f} "
@@ -228,15 +245,19 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.feat:
         raise GnnccError("--feat is required with --op")
     bandwidth = copy_bandwidth(target.device)
-    print(f"{args.op} on {target}: copy bandwidth {bandwidth / 1e9:.1f} GB/s", file=sys.stderr)
+    print(f"{args.op} on {target}: copy bandwidth {bandwidth / 1e9:.1f} GB/s, node reordering {args.reorder}",
+          file=sys.stderr)
     header = (f"{'graph':<18} {'F':>4} {'gnncc ms':>9} {'default':>9} {'torch.sp':>9} {'PyG':>9} {'PyG csr':>9} "
               f"{'floor':>8} {'%floor':>7} {'vs torch':>8} {'vs PyG':>7}  schedule")
     print(header)
     records = []
     for graph in args.graph:
         for feat in args.feat:
-            r = bench_case(args.op, graph, feat, target, args.log, bandwidth, args.repeat)
+            r = bench_case(args.op, graph, feat, target, args.log, bandwidth, args.repeat, args.reorder)
             records.append(r)
+            if args.reorder != "none":
+                print(f"{r['graph']}: {args.reorder} edge span {r['edge_span_before']:.1f} -> "
+                      f"{r['edge_span_after']:.1f}", file=sys.stderr)
             print(f"{r['graph']:<18} {feat:>4} {r['gnncc_ms']:>9.4f} {r['gnncc_default_ms']:>9.4f} "
                   f"{r['torch_sparse_ms']:>9.4f} {r['pyg_ms']:>9.4f} {r['pyg_sparse_ms']:>9.4f} {r['floor_ms']:>8.4f} "
                   f"{r['pct_of_floor']:>6.0f}% {r['speedup_vs_torch_sparse']:>7.2f}x {r['speedup_vs_pyg']:>6.2f}x  "
@@ -265,6 +286,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "width replace the graph's own (graphs without features get 128 by default)")
     p.add_argument("--target", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--log", help="tuning log to take gnncc's config from (default: tuning_logs/records.jsonl)")
+    p.add_argument("--reorder", default="none", choices=METHODS,
+                   help="relabel the graph's nodes first: none (default), degree (by in-degree) or rcm "
+                   "(reverse Cuthill-McKee); see the description above")
     p.add_argument("--repeat", type=int, default=50, help="timed runs per measurement (median reported)")
     p.add_argument("--json", help="write a JSON list with one record per case here")
     p.set_defaults(func=run_bench)

@@ -75,6 +75,15 @@ def _target(cm: CompiledModel) -> dict[str, Any]:
     return info
 
 
+def _reorder(cm: CompiledModel) -> dict[str, Any] | None:
+    """The node reordering: its method (the loader recomputes it for a new graph) and the names of the
+    constants holding the compile graph's permutation (row-gather adjacencies; see ``permute_rows``)."""
+    names = cm.permutation_constants()
+    if cm.reordering is None or names is None:
+        return None
+    return {"method": cm.reordering.method, "perm": names[0], "inverse": names[1]}
+
+
 def _cpp_plan(cm: CompiledModel, table: dict[str, Any]) -> str:
     """The call list of one run on the compile graph, for runtimes without Python (CPU only).
 
@@ -152,6 +161,7 @@ def export_library(cm: CompiledModel, path: str | Path) -> Path:
         "ir_hash": hashlib.sha256(print_function(cm.ir).encode()).hexdigest(),
         "graph": {"signature": cm.graph.signature, "num_nodes": cm.graph.num_nodes,
                   "num_edges": cm.graph.num_edges},
+        "reorder": _reorder(cm),
         "input": {"name": cm.ir.inputs[0].node.attrs["name"], "shape": list(want.shape), "dtype": want.dtype},
         "output": {"shape": list(out.shape), "dtype": out.dtype},
         "kernels": entries,

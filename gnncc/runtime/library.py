@@ -33,6 +33,7 @@ from gnncc.graph import Graph
 from gnncc.ir.function import ConstData, Function
 from gnncc.ir.interpreter import evaluate
 from gnncc.ir.serialize import function_from_json
+from gnncc.reorder import METHODS, Reordering, gather_adjacency
 from gnncc.runtime import libformat
 from gnncc.runtime.binding import CallBinding, RuntimeKernel
 from gnncc.runtime.executor import Executor
@@ -134,6 +135,11 @@ class LoadedModel:
         program = meta["graph_program"]
         self._program = function_from_json(program["ir"], self._constants)
         self._program_names: list[str] = program["names"]
+        # node reordering: {"method", "perm", "inverse"} (constant names), or None
+        self._reorder: dict[str, str] | None = meta.get("reorder")
+        if self._reorder is not None and self._reorder["method"] not in METHODS:
+            raise LibraryError(f"{self.path}: node reordering {self._reorder['method']!r} is unknown to this "
+                               f"gnncc (it knows {', '.join(METHODS)}); load it with the gnncc that exported it")
         self._kernels: dict[int, RuntimeKernel] = {}
         for entry in meta["kernels"]:
             binding = CallBinding.from_json(entry["binding"])
@@ -191,8 +197,13 @@ class LoadedModel:
             if fn is not None:
                 self._functions.move_to_end(sig)
                 return fn
-        values = evaluate(self._program, {}, graph.csc)
-        constants: dict[str, ConstData] = {**self._constants, **dict(zip(self._program_names, values))}
+        constants: dict[str, ConstData] = dict(self._constants)
+        if self._reorder is not None:  # the kernels run on the graph relabelled by the compile method
+            reordering = Reordering.of(graph, self._reorder["method"])
+            constants[self._reorder["perm"]] = gather_adjacency(reordering.perm)
+            constants[self._reorder["inverse"]] = gather_adjacency(reordering.inverse)
+            graph = reordering.graph
+        constants.update(zip(self._program_names, evaluate(self._program, {}, graph.csc)))
         try:
             fn = function_from_json(self._ir, constants)
         except IRError as exc:
@@ -215,6 +226,7 @@ class LoadedModel:
             f"TVM {m['tvm_version']})\n  target {m['target']['key']}\n  input {m['input']['dtype']}"
             f"{m['input']['shape']} -> output {m['output']['dtype']}{m['output']['shape']}\n"
             f"  compiled for graph {g['signature']} ({g['num_nodes']} nodes, {g['num_edges']} edges)\n"
+            f"  node reordering {(m.get('reorder') or {}).get('method', 'none')}\n"
             f"  {len(m['kernels'])} kernel call(s), IR {m['ir_hash'][:16]}"
         )
 
