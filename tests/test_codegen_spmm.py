@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node
+from gnncc.ir.function import Builder
 from gnncc.ir.ops import REDUCE_KINDS
+from gnncc.ir.types import TensorType
 
 GRAPHS = {dtype: edge_case_graphs(dtype) for dtype in (torch.int32, torch.int64)}
 SPMM_OPERANDS = {
@@ -47,3 +49,60 @@ def test_scatter_int_messages():
     for reduce in ("sum", "max"):
         shapes = [("nnz", (4,)), ("adj", ())]
         check_node(*sparse_node("scatter", adj, shapes, dtype=torch.int64, reduce=reduce))
+
+
+@pytest.mark.parametrize(("index_dtype", "group", "buckets"),
+                         [(torch.int32, 8, False), (torch.int32, 32, False), (torch.int64, 8, False),
+                          (torch.int32, 8, True), (torch.int64, 32, True)])
+@pytest.mark.parametrize("graph", sorted(GRAPHS[torch.int32]))
+def test_neighbour_grouping(index_dtype, group, buckets, graph):
+    """Rows cut into segments of at most ``group`` edges (walked bucket by bucket of length, or not), split
+    rows combined: the same answer as whole rows."""
+    adj = GRAPHS[index_dtype][graph]
+    config = {"group": group, "buckets": buckets}
+    for reduce in REDUCE_KINDS:
+        for variant in ("weighted", "heads"):
+            check_node(*sparse_node("spmm", adj, SPMM_OPERANDS[variant], reduce=reduce), config)
+        check_node(*sparse_node("scatter", adj, [("nnz", (2, 3)), ("adj", ())], reduce=reduce), config)
+
+
+def test_neighbour_grouping_with_epilogue():
+    adj = GRAPHS[torch.int32]["hub"]
+    node, operands = sparse_node("spmm", adj, [("adj", ()), ("src", (20,)), ("nnz", ())], reduce="mean")
+    b = Builder()
+    a, x, w = b.const("A", adj), b.input("x", node.inputs[1].type), b.input("w", node.inputs[2].type)
+    bias = b.input("bias", TensorType((1, 20), "float32"))
+    fused = b.emit("fused_spmm", [a, x, w, bias], reduce="mean", weighted=True,
+                   epilogue=("add[feat]", "relu")).node
+    check_node(fused, [*operands, torch.randn(1, 20)], {"group": 8})
+
+
+def test_row_segments_layout():
+    adj = GRAPHS[torch.int64]["hub"]
+    seg = adj.segments(16)
+    assert all(t.dtype == torch.int64 for t in seg.tensors)
+    degree = adj.in_degrees()
+    lengths = seg.seg_ptr[1:] - seg.seg_ptr[:-1]
+    assert int(lengths.max()) <= 16 and int(lengths.min()) >= 0
+    # segments tile each row's edges in order, an empty row keeps one empty segment
+    assert torch.equal(seg.seg_ptr[seg.row_seg[:-1]], adj.indptr[:-1])
+    assert torch.equal(seg.seg_ptr[seg.row_seg[1:]], adj.indptr[1:])
+    assert torch.equal(seg.row_seg[1:] - seg.row_seg[:-1], torch.clamp((degree + 15) // 16, min=1))
+    assert torch.equal(seg.seg_row, torch.repeat_interleave(torch.arange(adj.num_dst), seg.row_seg.diff()))
+    assert torch.equal(seg.split_rows, torch.nonzero(degree > 16).flatten())
+    assert adj.segments(16) is seg and adj.to("cpu") is adj  # computed once per graph
+    with pytest.raises(ValueError, match="group size must be positive"):
+        adj.segments(0)
+
+
+def test_degree_buckets_layout():
+    adj = GRAPHS[torch.int32]["hub"]
+    seg, ell = adj.segments(32), adj.buckets(32)
+    assert ell.bucket_ptr.numel() == 7 and int(ell.bucket_ptr[-1]) == seg.seg_row.numel()  # widths 1 .. 32
+    assert torch.equal(torch.sort(ell.order.long()).values, torch.arange(seg.seg_row.numel()))
+    lengths = (seg.seg_ptr[1:] - seg.seg_ptr[:-1]).long()[ell.order.long()]
+    for b in range(6):
+        inside = lengths[int(ell.bucket_ptr[b]):int(ell.bucket_ptr[b + 1])]
+        assert bool((inside <= 2 ** b).all()) and (b == 0 or bool((inside > 2 ** (b - 1)).all()))
+    with pytest.raises(ValueError, match="power-of-two group size"):
+        adj.buckets(24)

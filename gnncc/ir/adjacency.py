@@ -7,7 +7,8 @@ tensor that belongs to the adjacency is stored in this same edge order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -19,12 +20,55 @@ def index_dtype_for(num_nodes: int, num_edges: int) -> torch.dtype:
     return torch.int32 if max(num_nodes + 1, num_edges) <= INT32_MAX else torch.int64
 
 
+class RowSegments(NamedTuple):
+    """Destination rows cut into segments of at most ``group`` consecutive in-edges (neighbour groups).
+
+    Segments run in row order, so ``seg_ptr`` refines ``indptr``: segment ``s`` covers edges
+    ``seg_ptr[s]:seg_ptr[s+1]`` of row ``seg_row[s]``, and row ``v``'s segments are
+    ``row_seg[v]:row_seg[v+1]`` (an empty row has one empty segment). ``split_rows`` lists the rows
+    with more than one segment: only those need a combine step. All of the adjacency's index dtype.
+    """
+
+    seg_ptr: torch.Tensor  # [num_segments + 1]
+    seg_row: torch.Tensor  # [num_segments]
+    row_seg: torch.Tensor  # [num_dst + 1]
+    split_rows: torch.Tensor  # [num_split]
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self)
+
+
+class SegmentBuckets(NamedTuple):
+    """The segments of ``segments(group)`` binned by length into ELL buckets of widths 1, 2, 4, ...,
+    ``group`` (SparseTIR's hyb format): bucket ``b`` holds the segments of ``2**(b-1) < length <= 2**b``
+    (length 0 and 1 in bucket 0), so a kernel can walk each bucket with a fixed-width, unrolled loop.
+    """
+
+    order: torch.Tensor  # [num_segments] segment ids, bucket by bucket (stable within a bucket)
+    bucket_ptr: torch.Tensor  # [num_buckets + 1] offsets of each bucket in ``order``
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self)
+
+
+def bucket_count(group: int) -> int:
+    """ELL buckets of a power-of-two ``group``: widths 1, 2, ..., group."""
+    if group < 1 or group & (group - 1):
+        raise ValueError(f"degree buckets need a power-of-two group size, got {group}")
+    return group.bit_length()
+
+
 @dataclass(frozen=True)
 class Adjacency:
     indptr: torch.Tensor  # [num_dst + 1]
     indices: torch.Tensor  # [nnz] source node of each edge
     num_src: int
     num_dst: int
+    # derived layouts by (kind, group size), computed on first use (``segments``, ``buckets``); not
+    # part of equality
+    _layouts: dict[tuple[str, int], tuple] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def nnz(self) -> int:
@@ -76,5 +120,62 @@ class Adjacency:
             torch.cat([src[keep], loops]), torch.cat([dst[keep], loops]), self.num_src, self.num_dst
         )
 
+    def segments(self, group: int) -> RowSegments:
+        """The neighbour-group layout for ``group`` edges per segment (cached: computed once per graph).
+
+        Kernels with neighbour grouping walk segments instead of rows, so a row of degree ``d``
+        becomes ``ceil(d / group)`` units of bounded work (GNNAdvisor) and a hub cannot stall one thread.
+        """
+        if group < 1:
+            raise ValueError(f"neighbour group size must be positive, got {group}")
+        return self._layout("seg", group, lambda: _row_segments(self.indptr, group))
+
+    def buckets(self, group: int) -> SegmentBuckets:
+        """The degree buckets of ``segments(group)`` (cached like it)."""
+        count = bucket_count(group)
+        return self._layout("ell", group, lambda: _segment_buckets(self.segments(group), count))
+
+    def _layout(self, kind: str, group: int, make) -> tuple:
+        cached = self._layouts.get((kind, group))
+        if cached is None:
+            cached = self._layouts[kind, group] = make()
+        return cached
+
+    def computed_layouts(self) -> dict[str, tuple]:
+        """The derived layouts computed so far, by name (``seg<G>``, ``ell<G>``)."""
+        return {f"{kind}{group}": layout for (kind, group), layout in sorted(self._layouts.items())}
+
     def to(self, device: torch.device | str) -> Adjacency:
-        return Adjacency(self.indptr.to(device), self.indices.to(device), self.num_src, self.num_dst)
+        """This adjacency on ``device`` (itself when already there, keeping computed layouts)."""
+        if self.indptr.device == torch.device(device):
+            return self
+        moved = Adjacency(self.indptr.to(device), self.indices.to(device), self.num_src, self.num_dst)
+        for key, layout in self._layouts.items():
+            moved._layouts[key] = type(layout)(*(t.to(device) for t in layout))
+        return moved
+
+
+def _row_segments(indptr: torch.Tensor, group: int) -> RowSegments:
+    itype, device = indptr.dtype, indptr.device
+    start = indptr[:-1].to(torch.int64)
+    degree = indptr[1:].to(torch.int64) - start
+    per_row = torch.clamp((degree + group - 1) // group, min=1)
+    row_seg = torch.zeros(degree.numel() + 1, dtype=torch.int64, device=device)
+    torch.cumsum(per_row, 0, out=row_seg[1:])
+    seg_row = torch.repeat_interleave(torch.arange(degree.numel(), device=device), per_row)
+    rank = torch.arange(seg_row.numel(), device=device) - row_seg[seg_row]
+    seg_ptr = torch.cat([start[seg_row] + rank * group, indptr[-1:].to(torch.int64)])
+    split_rows = torch.nonzero(per_row > 1).flatten()
+    return RowSegments(*(t.to(itype).contiguous() for t in (seg_ptr, seg_row, row_seg, split_rows)))
+
+
+
+def _segment_buckets(seg: RowSegments, count: int) -> SegmentBuckets:
+    lengths = (seg.seg_ptr[1:] - seg.seg_ptr[:-1]).to(torch.int64)
+    widths = 2 ** torch.arange(count, device=lengths.device)
+    bucket = torch.searchsorted(widths, lengths)  # first width >= length (length 0 -> bucket 0)
+    order = torch.sort(bucket, stable=True).indices
+    bucket_ptr = torch.zeros(count + 1, dtype=torch.int64, device=lengths.device)
+    torch.cumsum(torch.bincount(bucket, minlength=count), 0, out=bucket_ptr[1:])
+    itype = seg.seg_ptr.dtype
+    return SegmentBuckets(order.to(itype).contiguous(), bucket_ptr.to(itype))

@@ -425,9 +425,9 @@ def _infer_attention_spmm(types, attrs):
     return TensorType((a.num_dst, width), FLOAT)
 
 
-# Family "spmm": both are CSR row walks accumulating source rows, built by the aggregate template.
+# fused_spmm is spmm with an epilogue (the aggregate template); attention_spmm has a template of its own.
 _register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=())
-_register("attention_spmm", "spmm", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
+_register("attention_spmm", "attention", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
           heads="concat", epilogue=())
 
 

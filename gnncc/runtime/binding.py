@@ -1,10 +1,12 @@
 """How a compiled kernel is called, without TVM's compiler.
 
 A kernel is one or more packed functions. Its ``CallBinding`` says how the node's operands are
-flattened (an adjacency becomes ``indptr, indices``), viewed (``rows``: ``[leading, width]``;
-``flat``: 1-D; ``natural``: the tensor's own shape) and handed to each function. Codegen builds
-the binding next to the kernel; a library written by ``gnncc.export`` stores it, so a loaded
-library calls its kernels through the same code with only the TVM runtime present.
+flattened (an adjacency becomes ``indptr, indices``, followed by its derived layouts for kernels
+that walk row segments: ``Adjacency.segments`` and ``Adjacency.buckets``), viewed (``rows``:
+``[leading, width]``; ``flat``: 1-D; ``natural``: the tensor's own shape) and handed to each
+function. Codegen builds the binding next to the kernel; a library written by ``gnncc.export``
+stores it, so a loaded library calls its kernels through the same code with only the TVM runtime
+present.
 """
 
 from __future__ import annotations
@@ -55,6 +57,21 @@ class CallBinding:
     output: TensorSpec
     index_dtype: str | None
     calls: tuple[tuple[str, tuple[int, ...]], ...]
+    segments: int = 0  # neighbour group size of the row-segment layout the kernel walks (0: none)
+    buckets: bool = False  # whether it also takes the segments' degree buckets (``Adjacency.buckets``)
+
+    def layout(self, adj: Adjacency) -> tuple[torch.Tensor, ...]:
+        """The derived per-graph arrays the kernel takes after ``indptr, indices`` (cached on ``adj``)."""
+        if not self.segments:
+            return ()
+        tensors = adj.segments(self.segments).tensors
+        return tensors + adj.buckets(self.segments).tensors if self.buckets else tensors
+
+    def prepare(self, operands: Sequence[Operand]) -> None:
+        """Compute the per-graph layouts the kernel needs, ahead of a call."""
+        for got in operands:
+            if isinstance(got, Adjacency):
+                self.layout(got)
 
     def flatten(self, operands: Sequence[Operand], out: torch.Tensor) -> list[torch.Tensor]:
         """The flat argument list (inputs..., output), each checked and viewed as the kernel expects."""
@@ -70,7 +87,7 @@ class CallBinding:
                     raise CodegenError(
                         f"{self.name}: operand {i} has {index} indices, the kernel takes {self.index_dtype}"
                     )
-                flat += [got.indptr, got.indices]
+                flat += [got.indptr, got.indices, *self.layout(got)]
             elif not isinstance(got, torch.Tensor):
                 raise CodegenError(f"{self.name}: operand {i} must be a tensor, got {type(got).__name__}")
             else:
@@ -91,7 +108,8 @@ class CallBinding:
     def renamed(self, suffix: str) -> CallBinding:
         """The same binding with every function name suffixed (unique names inside one library)."""
         calls = tuple((f"{name}{suffix}", args) for name, args in self.calls)
-        return CallBinding(self.name, self.view, self.inputs, self.output, self.index_dtype, calls)
+        return CallBinding(self.name, self.view, self.inputs, self.output, self.index_dtype, calls, self.segments,
+                           self.buckets)
 
     def to_json(self) -> dict[str, Any]:
         def spec(t: TensorSpec | None) -> Any:
@@ -100,7 +118,8 @@ class CallBinding:
         return {
             "name": self.name, "view": self.view, "inputs": [spec(t) for t in self.inputs],
             "output": spec(self.output), "index_dtype": self.index_dtype,
-            "calls": [[name, list(args)] for name, args in self.calls],
+            "calls": [[name, list(args)] for name, args in self.calls], "segments": self.segments,
+            "buckets": self.buckets,
         }
 
     @staticmethod
@@ -111,8 +130,11 @@ class CallBinding:
         if d["view"] not in VIEWS:
             raise CodegenError(f"{d['name']}: unknown operand view {d['view']!r}")
         out = TensorSpec(tuple(d["output"]["shape"]), d["output"]["dtype"])
+        segments, buckets = d.get("segments", 0), d.get("buckets", False)
+        if type(segments) is not int or segments < 0 or type(buckets) is not bool or (buckets and not segments):
+            raise CodegenError(f"{d['name']}: bad layout (segments={segments!r}, buckets={buckets!r})")
         return CallBinding(d["name"], d["view"], tuple(spec(t) for t in d["inputs"]), out, d["index_dtype"],
-                           tuple((name, tuple(args)) for name, args in d["calls"]))
+                           tuple((name, tuple(args)) for name, args in d["calls"]), segments, buckets)
 
 
 class RuntimeKernel:
@@ -132,6 +154,10 @@ class RuntimeKernel:
             tmp = torch.empty_like(out, memory_format=torch.contiguous_format)
             self.bind(operands, tmp)()
             out.copy_(tmp)
+
+    def prepare(self, operands: Sequence[Operand]) -> None:
+        """Compute the per-graph layouts the kernel takes for these operands (see ``CallBinding.prepare``)."""
+        self.binding.prepare(operands)
 
     def bind(self, operands: Sequence[Operand], out: torch.Tensor) -> Callable[[], None]:
         """A no-argument callable running the kernel on these exact buffers (converted once)."""

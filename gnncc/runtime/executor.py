@@ -134,6 +134,11 @@ class Executor:
         for node in computed:
             kernel = kernels[node]
             per_call_step = any(v in per_call for v in node.inputs)
+            # per-graph layouts (neighbour groups) are built now, not in the first call; kernels that
+            # take none need no ``prepare``
+            prepare = getattr(kernel, "prepare", None)
+            if prepare is not None:
+                prepare([static[v] for v in node.inputs if v in static])
             bound = None if per_call_step else kernel.bind([static[v] for v in node.inputs], static[node.output])
             self._steps.append((bound, kernel, node.inputs, node.output))
         self._output = fn.outputs[0]

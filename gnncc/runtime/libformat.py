@@ -45,11 +45,16 @@ def _pad(n: int) -> int:
 
 
 def const_tensors(constants: Mapping[str, ConstData]) -> Iterator[tuple[str, torch.Tensor]]:
-    """Every tensor behind ``constants``: an adjacency is its ``indptr`` and ``indices``."""
+    """Every tensor behind ``constants``: an adjacency is its ``indptr`` and ``indices``, then the
+    derived layouts computed for it (``name/seg<G>/<part>``, ``name/ell<G>/<part>``: read by the C++ plan; the
+    Python loader rebuilds them from the validated CSR instead of trusting the file)."""
     for name, data in constants.items():
         if isinstance(data, Adjacency):
             yield f"{name}/indptr", data.indptr
             yield f"{name}/indices", data.indices
+            for layout_name, layout in data.computed_layouts().items():
+                for part, t in layout._asdict().items():
+                    yield f"{name}/{layout_name}/{part}", t
         else:
             yield name, data
 
@@ -91,7 +96,8 @@ def decode_constants(table: Mapping[str, Any], data: memoryview) -> dict[str, Co
                 adj = Adjacency(tensor(key), tensor(f"{name}/indices"), int(num_src), int(num_dst))
                 adj.validate()
                 out[name] = adj
-            elif not (part == "indices" and name in table["adjacencies"]):
+            elif not (part == "indices" and name in table["adjacencies"]) and \
+                    name.rpartition("/")[0] not in table["adjacencies"]:
                 out[key] = tensor(key)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise LibraryError(f"corrupt constant data: {exc}") from exc

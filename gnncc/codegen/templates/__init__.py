@@ -2,13 +2,16 @@
 
 Each template module provides ``build(spec, name, cuda, config) -> list[Call]``,
 ``name_tokens(spec)`` for the kernel's name, and ``VIEW``: how operands are laid out for
-it (``rows``: ``[leading, width]``; ``flat``: 1-D; ``natural``: the tensor's own shape).
+it (``rows``: ``[leading, width]``; ``flat``: 1-D; ``natural``: the tensor's own shape). A template
+whose kernels take an adjacency's derived layouts also has ``layout(config)``: the neighbour group size
+(``Adjacency.segments``) and whether the degree buckets (``Adjacency.buckets``) come too.
 """
 
 from types import ModuleType
 
 from gnncc.codegen.templates import (
     aggregate,
+    attention,
     concat,
     edge_softmax,
     edgemap,
@@ -21,6 +24,7 @@ from gnncc.codegen.templates import (
 TEMPLATES: dict[str, ModuleType] = {
     "spmm": aggregate,
     "scatter": aggregate,
+    "attention": attention,
     "gather": edgemap,
     "sddmm": edgemap,
     "edge_softmax": edge_softmax,

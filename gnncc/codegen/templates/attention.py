@@ -6,7 +6,7 @@ score is computed on the fly (GAT: ``p[src, h] + q[v, h]``, then leaky_relu; GAT
 ``m``, a running denominator ``d`` and the accumulator (``acc = acc * exp(m_old - m) + exp(s - m) *
 x[src]``), so neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. Heads
 are concatenated or averaged, then the epilogue is applied. On CUDA the ``lanes`` threads of a
-row split the tile's features (each recomputes the scores). Built through the spmm family.
+row split the tile's features (each recomputes the scores). Its space is ``schedules/attention.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from gnncc.codegen.templates.common import (
     work,
 )
 from gnncc.ir.ops import parse_epilogue
+
+VIEW = "rows"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:

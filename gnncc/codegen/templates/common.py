@@ -6,6 +6,7 @@ macro for each unit of work, so every family is written once for both targets.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,24 @@ from typing import Any
 import tvm
 import tvm.script
 from tvm.script import tirx as T
+from tvm.script.parser.core.parser import ScriptMacro
 
 from gnncc.ir.ops import EpilogueStep, epilogue_operand_shape
+
+
+def _find_parser(self: ScriptMacro) -> Any:
+    """``ScriptMacro._find_parser_def`` without ``inspect.getouterframes``, which reads source lines and
+    resolves the module of every outer frame on each macro expansion (most of a kernel's build time)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        parser = frame.f_globals.get(ScriptMacro.parser_object_name)
+        if parser is not None:
+            return parser
+        frame = frame.f_back
+    raise RuntimeError(f"{ScriptMacro.parser_object_name} not available")
+
+
+ScriptMacro._find_parser_def = _find_parser
 
 FP32 = "float32"
 # Byte alignment the kernels assume of every buffer: element alignment only, so torch views and
@@ -40,6 +57,11 @@ def size_var(index_dtype: str) -> Callable[[], Any]:
     return T.int64 if index_dtype == "int64" else T.int32
 
 
+# Destination rows per thread-pool task on CPU. One task per row made every row's loop a separate
+# closure call, which LLVM could not optimise across: measured 4.7x slower per thread (SpMM, PubMed, F=32).
+CPU_ROWS_PER_TASK = 64
+
+
 def sparse_rows(cuda: bool, config: dict[str, Any]):
     """Skeleton over CSR destination rows: ``rows(n, work, body)`` calls ``body(v, lane, lanes)``.
 
@@ -61,23 +83,103 @@ def sparse_rows(cuda: bool, config: dict[str, Any]):
 
         return rows
     grain = config["serial_below"] if config["parallel"] else -1
+    chunk = CPU_ROWS_PER_TASK
+
+    @T.macro
+    def parallel_rows(r_n, r_body):
+        for c in T.parallel((r_n + chunk - 1) // chunk):
+            for i in T.serial(chunk):
+                if c * chunk + i < r_n:
+                    r_body(c * chunk + i, 0, 1)
 
     @T.macro
     def rows(r_n, r_work, r_body):
         if grain == 0:
-            for v in T.parallel(r_n):
-                r_body(v, 0, 1)
+            parallel_rows(r_n, r_body)
         elif grain < 0:
             for v in T.serial(r_n):
                 r_body(v, 0, 1)
         elif r_work >= T.int64(grain):
-            for v in T.parallel(r_n):
-                r_body(v, 0, 1)
+            parallel_rows(r_n, r_body)
         else:
             for v in T.serial(r_n):
                 r_body(v, 0, 1)
 
     return rows
+
+
+def _sequence(steps: Sequence[Any]) -> Any:
+    """One macro ``(a, b, c)`` running ``steps`` (macros of the same three parameters) in order."""
+    head, *rest = steps
+    if not rest:
+        return head
+    tail = _sequence(rest)
+
+    @T.macro
+    def both(a, b, c):
+        head(a, b, c)
+        tail(a, b, c)
+
+    return both
+
+
+def bucket_units(cuda: bool, config: dict[str, Any]):
+    """Skeleton over work units stored bucket by bucket (ELL buckets of a degree-bucketed layout):
+    ``run(bucket_ptr, total, work, bodies)`` is a macro calling ``bodies[b](i, lane, lanes)`` for the
+    ``i``-th unit of bucket ``b`` (bucket ``b`` holds units ``bucket_ptr[b]:bucket_ptr[b+1]`` of ``total``).
+
+    CUDA: all buckets in one launch; blocks are dealt to the buckets in order, each bucket starting on a
+    block of its own, so every block runs one bucket's (fixed-width) body. CPU: one pass per bucket,
+    each split across the thread pool like ``sparse_rows``.
+    """
+    rows = sparse_rows(cuda, config)
+
+    def run(bucket_ptr, total, r_work, bodies):
+        counts = [bucket_ptr[b + 1] - bucket_ptr[b] for b in range(len(bodies))]
+        if not cuda:
+            def on_cpu(body, count):
+                @T.macro
+                def step(a, b, c):
+                    rows(count, r_work, body)
+
+                return step
+
+            everything = _sequence([on_cpu(body, count) for body, count in zip(bodies, counts)])
+
+            @T.macro
+            def run_cpu():
+                everything(0, 0, 0)
+
+            return run_cpu
+        rpb, lanes = config["rows_per_block"], config["lanes"]
+        starts = [0]
+        for count in counts:
+            starts.append(starts[-1] + (count + rpb - 1) // rpb)
+
+        def on_gpu(body, count, first, last):
+            @T.macro
+            def step(bx, ty, tx):
+                if bx >= first:
+                    if bx < last:
+                        if (bx - first) * rpb + ty < count:
+                            body((bx - first) * rpb + ty, tx, lanes)
+
+            return step
+
+        dispatch = _sequence([on_gpu(body, count, starts[b], starts[b + 1])
+                              for b, (body, count) in enumerate(zip(bodies, counts))])
+
+        @T.macro
+        def run_gpu():
+            # at most ceil(total / rpb) + (one partial block per bucket) blocks have work
+            for bx in T.thread_binding((total + rpb - 1) // rpb + len(bodies), thread="blockIdx.x"):
+                for ty in T.thread_binding(rpb, thread="threadIdx.y"):
+                    for tx in T.thread_binding(lanes, thread="threadIdx.x"):
+                        dispatch(bx, ty, tx)
+
+        return run_gpu
+
+    return run
 
 
 def work(edges, per_edge: int):
@@ -210,13 +312,15 @@ REDUCERS = {
 
 
 def kernel_func(name: str, buffers: Sequence[tuple[str, tuple[int | str, ...], str]], sizes: Sequence[str],
-                size_dtype: str, launch: Callable[..., Any]) -> Any:
+                size_dtype: str, launch: Callable[..., Any],
+                workspace: Sequence[tuple[str, tuple[int | str, ...], str]] = ()) -> Any:
     """A PrimFunc taking one buffer per entry of ``buffers`` (``(name, shape, dtype)``, in order).
 
     The signature is generated, so one template can build variants with any number of operands
     (epilogue operands of fused ops). Shape entries are ints or expressions over ``sizes``, the
-    symbolic sizes (of ``size_dtype``) that the buffers share. ``launch(*buffers)`` returns the
-    macro that makes the function's body.
+    symbolic sizes (of ``size_dtype``) that the buffers share. ``workspace`` buffers (same form) are
+    allocated inside the function (global memory: TVM's workspace pool on the device).
+    ``launch(*buffers, *workspace)`` returns the macro that makes the function's body.
     """
     lines = [
         "@T.prim_func",
@@ -225,7 +329,9 @@ def kernel_func(name: str, buffers: Sequence[tuple[str, tuple[int | str, ...], s
         *(f"    {s} = size()" for s in sizes),
         *(f"    {b} = T.match_buffer(a_{b}, ({''.join(f'{d}, ' for d in shape)}), {dtype!r}, align={ALIGN})"
           for b, shape, dtype in buffers),
-        f"    launch({', '.join(b for b, _, _ in buffers)})()",
+        *(f"    {b} = T.alloc_buffer(({''.join(f'{d}, ' for d in shape)}), {dtype!r})"
+          for b, shape, dtype in workspace),
+        f"    launch({', '.join(b for b, _, _ in [*buffers, *workspace])})()",
     ]
     return tvm.script.from_source("\n".join(lines), extra_vars={"T": T, "size": size_var(size_dtype),
                                                                  "launch": launch})
