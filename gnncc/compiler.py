@@ -155,7 +155,7 @@ def compile(  # noqa: A001 - mirrors torch.compile
     graph = Graph.coerce(graph)
     reordering = None if check_method(reorder) == "none" else Reordering.of(graph, reorder)
     work = reordering.graph if reordering else graph
-    ctx = PassContext(work.csc)
+    ctx = PassContext(work.csc, target_kind=resolved.kind)
     frontend_ir, ir, records = optimise(model, work, in_features=in_features, passes=passes, ctx=ctx)
     if reordering:
         ir = permute_rows(ir, reordering)

@@ -5,7 +5,7 @@ import torch
 
 from gnncc.codegen import Target, build_kernel, default_config, generate_cuda_source
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
-from gnncc.codegen.testing import dense_node, edge_case_graphs, neighbour_configs, sparse_node
+from gnncc.codegen.testing import dense_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
 from gnncc.errors import CodegenError
 
 pytestmark = pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found: cannot compile generated CUDA C")
@@ -16,6 +16,7 @@ R = torch.randn
 NODES = {
     "spmm": sparse_node("spmm", ADJ, [("adj", ()), ("src", (2, 40)), ("nnz", (2,))], reduce="mean"),
     "scatter": sparse_node("scatter", ADJ, [("nnz", (70,)), ("adj", ())], reduce="max"),
+    "spmm_matmul": spmm_matmul_node(ADJ, 70, 19, reduce="mean", epilogue=("add[feat]", "relu"), tile_rows=8),
     "gather": sparse_node("gather", ADJ, [("dst", (33,)), ("adj", ())], end="dst"),
     "sddmm": sparse_node("sddmm", ADJ, [("adj", ()), ("src", (4, 8)), ("dst", (4, 8))], op="dot"),
     "edge_softmax": sparse_node("edge_softmax", ADJ, [("adj", ()), ("nnz", (3,))]),

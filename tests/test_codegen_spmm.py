@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node
+from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
 from gnncc.ir.function import Builder
 from gnncc.ir.ops import REDUCE_KINDS
 from gnncc.ir.types import TensorType
@@ -106,3 +106,21 @@ def test_degree_buckets_layout():
         assert bool((inside <= 2 ** b).all()) and (b == 0 or bool((inside > 2 ** (b - 1)).all()))
     with pytest.raises(ValueError, match="power-of-two group size"):
         adj.buckets(24)
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS[torch.int32]))
+@pytest.mark.parametrize(("reduce", "weighted", "epilogue", "tile_rows"), [
+    ("sum", True, (), 1), ("mean", False, ("add[feat]", "relu"), 4), ("max", False, (), 32),
+    ("sum", True, ("mul[row]", "add[node]"), 3)])
+def test_spmm_matmul(graph, reduce, weighted, epilogue, tile_rows):
+    """Aggregation, epilogue and transform in one kernel: the interpreter's ``fused_spmm(...) @ W``."""
+    node, operands = spmm_matmul_node(GRAPHS[torch.int32][graph], 13, 5, reduce=reduce, weighted=weighted,
+                                      epilogue=epilogue, tile_rows=tile_rows)
+    check_node(node, operands, rtol=1e-4)
+
+
+@pytest.mark.parametrize("config", [{"feat_tile": 16, "vectorize": False}, {"parallel": False, "feat_tile": 256}],
+                         ids=str)
+def test_spmm_matmul_configs(config):
+    node, operands = spmm_matmul_node(GRAPHS[torch.int64]["hub"], 70, 19, reduce="mean", tile_rows=8)
+    check_node(node, operands, config, rtol=1e-4)

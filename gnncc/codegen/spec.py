@@ -16,7 +16,7 @@ from gnncc.ir.function import Node
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.runtime.binding import TensorSpec
 
-SPARSE_FAMILIES = ("spmm", "scatter", "attention", "gather", "sddmm", "edge_softmax")
+SPARSE_FAMILIES = ("spmm", "scatter", "attention", "spmm_matmul", "gather", "sddmm", "edge_softmax")
 DENSE_FAMILIES = ("matmul", "elementwise", "reduce", "rowwise", "concat")
 INDEX_DTYPES = ("int32", "int64")
 

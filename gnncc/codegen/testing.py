@@ -95,3 +95,26 @@ def check_node(node: Node, operands: list[Any], config: dict[str, Any] | None = 
 def neighbour_configs(family: str, kind: str = "cpu") -> list[dict[str, Any]]:
     """Every non-default value of every knob, each in one valid config."""
     return list(load_space(family, kind).neighbours())
+
+
+def spmm_matmul_node(adj: Adjacency, fin: int, fout: int, /, reduce: str = "sum", weighted: bool = True,
+                     epilogue: Sequence[str] = (), tile_rows: int = 4, seed: int = 0) -> tuple[Node, list[Any]]:
+    """An ``spmm_matmul`` node over ``adj`` (x ``[src, fin]``, weight ``[fin, fout]``, per-feature
+    epilogue operands for each binary step) with random operands in input order."""
+    g = torch.Generator().manual_seed(seed)
+    b = Builder()
+    values = [b.const("A", adj), b.input("x", TensorType((adj.num_src, fin), "float32"))]
+    data: list[Any] = [adj, torch.randn(adj.num_src, fin, generator=g)]
+    if weighted:
+        values.append(b.input("w", TensorType((adj.nnz,), "float32")))
+        data.append(torch.rand(adj.nnz, generator=g))
+    for i, step in enumerate(s for s in epilogue if "[" in s and not s.split("[")[1][0].isdigit()):
+        kind = step.split("[")[1].rstrip("]")
+        shape = {"feat": (1, fin), "scalar": (1, 1), "row": (adj.num_dst, 1), "node": (adj.num_dst, fin)}[kind]
+        values.append(b.input(f"e{i}", TensorType(shape, "float32")))
+        data.append(torch.randn(shape, generator=g))
+    values.append(b.input("W", TensorType((fin, fout), "float32")))
+    data.append(torch.randn(fin, fout, generator=g))
+    node = b.emit("spmm_matmul", values, reduce=reduce, weighted=weighted, epilogue=list(epilogue),
+                  tile_rows=tile_rows).node
+    return node, data

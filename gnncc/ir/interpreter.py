@@ -123,6 +123,10 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         n_agg = 3 if attrs["weighted"] else 2
         out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"])
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:])
+    if op == "spmm_matmul":
+        n_agg = 3 if attrs["weighted"] else 2
+        out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"])
+        return apply_epilogue(out, attrs["epilogue"], args[n_agg:-1]) @ args[-1]
     if op == "attention_spmm":
         return apply_epilogue(_attention_spmm(attrs, *args[:4]), attrs["epilogue"], args[4:])
     if op == "sddmm":

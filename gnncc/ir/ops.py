@@ -23,6 +23,10 @@ Fused ops, formed by passes (never by frontends):
 - ``attention_spmm(A, ...)``: GAT/GATv2 attention in one kernel: per-edge scores, leaky_relu,
   an online softmax per destination and the weighted sum of source rows, heads concatenated or
   averaged, optionally followed by an epilogue; no ``[E, H]`` or ``[E, H, C]`` tensor exists.
+- ``spmm_matmul(A, x[, w], *epilogue_operands, W, reduce, weighted, epilogue, tile_rows)``:
+  ``fused_spmm(...) @ W`` as one kernel (tile-graph scheduling): ``tile_rows`` aggregated rows stay
+  in on-chip memory (CUDA shared memory, a CPU cache-resident tile) and are transformed there, so
+  the ``[N, F]`` aggregate never goes to DRAM.
 """
 
 from __future__ import annotations
@@ -427,6 +431,22 @@ def _infer_attention_spmm(types, attrs):
 
 # fused_spmm is spmm with an epilogue (the aggregate template); attention_spmm has a template of its own.
 _register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=())
+def _infer_spmm_matmul(types, attrs):
+    op = "spmm_matmul"
+    if len(types) < 3:
+        raise _fail(op, "expects (adj, x[, edge_values], epilogue operands..., weight)")
+    agg = _infer_fused_spmm(types[:-1], attrs)
+    w = _tensor(op, types[-1], "weight")
+    if w.rank != 2 or not _same_dim(agg.shape[1], w.shape[0]):
+        raise _fail(op, f"cannot multiply the aggregate {agg} by {w}: need [N, K] x [K, M]")
+    if not isinstance(attrs["tile_rows"], int) or attrs["tile_rows"] < 1:
+        raise _fail(op, f"tile_rows must be a positive int, got {attrs['tile_rows']!r}")
+    return TensorType((agg.shape[0], w.shape[1]), FLOAT)
+
+
+# spmm_matmul: an aggregation and the dense transform after it, one kernel (see passes/tile_graph.py).
+_register("spmm_matmul", "spmm_matmul", None, _infer_spmm_matmul, reduce="sum", weighted=False, epilogue=(),
+          tile_rows=REQUIRED)
 _register("attention_spmm", "attention", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
           heads="concat", epilogue=())
 

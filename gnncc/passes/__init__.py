@@ -7,10 +7,11 @@ from gnncc.passes.fuse_attention import fuse_attention
 from gnncc.passes.fuse_epilogue import fuse_epilogue
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
 from gnncc.passes.reorder import reorder_transform_aggregate
+from gnncc.passes.tile_graph import schedule_tile_graph
 
 # Reordering and fusion need concrete edge counts (for costs and kernels), so they run after
 # folding; attention fusion runs before epilogue fusion so that bias and activation after an
-# attention layer land in its kernel.
+# attention layer land in its kernel; tile-graph scheduling runs last, on the fused aggregations.
 DEFAULT_PIPELINE = (
     "canonicalize_message_passing",
     "dead_code_elimination",
@@ -19,10 +20,11 @@ DEFAULT_PIPELINE = (
     "reorder_transform_aggregate",
     "fuse_attention",
     "fuse_epilogue",
+    "schedule_tile_graph",
 )
 
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
-    "fuse_epilogue", "register_pass", "reorder_transform_aggregate",
+    "fuse_epilogue", "register_pass", "reorder_transform_aggregate", "schedule_tile_graph",
 ]

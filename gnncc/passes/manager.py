@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class PassContext:
-    """What passes may know beyond the IR: the graph being compiled for."""
+    """What passes may know beyond the IR: the graph and the kind of target (``cpu``/``cuda``) compiled for."""
 
     graph_adj: Adjacency | None = None
+    target_kind: str = "cpu"
     notes: dict[str, list[str]] = field(default_factory=dict)
     graph_program: GraphProgram | None = None  # what fold_graph_constants evaluated (for serving)
 

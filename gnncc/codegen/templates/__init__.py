@@ -25,6 +25,7 @@ TEMPLATES: dict[str, ModuleType] = {
     "spmm": aggregate,
     "scatter": aggregate,
     "attention": attention,
+    "spmm_matmul": aggregate,
     "gather": edgemap,
     "sddmm": edgemap,
     "edge_softmax": edge_softmax,

@@ -56,11 +56,14 @@ def _weighted(spec: KernelSpec) -> bool:
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
     gather = spec.op != "scatter"
+    transform = spec.op == "spmm_matmul"
     weighted = _weighted(spec)
     steps = parse_epilogue(dict(spec.attrs).get("epilogue", ()))
     feats = spec.inputs[1] if gather else spec.inputs[0]
     idx, dtype = spec.index_dtype, spec.output.dtype
     width = feats.width
+    out_width = spec.output.width
+    tile_rows = spec.attr("tile_rows") if transform else 1
     heads = feats.shape[1] if len(feats.shape) == 3 else 1
     per_head = width // heads
     reduce = spec.attr("reduce")
@@ -68,10 +71,10 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         raise spec.fail("reduce 'mean' needs float32 messages")
     red = REDUCERS[reduce]
     lanes = config["lanes"] if cuda else 1
-    tile = min(config["feat_tile"], width)
-    n_full, rem = divmod(width, tile)
+    ftile = min(config["feat_tile"], width)
+    n_full, rem = divmod(width, ftile)
     jloop = lane_loop(cuda, config.get("vectorize", False))
-    rows = sparse_rows(cuda, config)
+    rows = None if transform else sparse_rows(cuda, config)  # spmm_matmul blocks rows itself
 
     def source(indices, e):
         return indices[e] if gather else e
@@ -82,7 +85,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         return x[src, f] * w[e, 0 if heads == 1 else f // per_head]
 
     def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg):
-        """Work-unit bodies ``(unit, lane, f0, extent)``: ``[row]``, or (grouped) ``[segment, combine]``, or
+        """Work-unit bodies ``(unit, lane, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a tile]``
+        (with a fifth parameter, the tile), or (grouped) ``[segment, combine]``, or
         (bucketed) ``[segment of bucket 0, ..., of the last bucket, combine]``. ``seg`` is None or
         ``(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr)`` (the last two None
         without buckets)."""
@@ -123,11 +127,16 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             return walk_fixed
 
         @T.macro
-        def store(acc, v, lane, f0, extent):
+        def store_into(acc, dest, r, v, lane, f0, extent):
+            # row v's finished values (reduction finish, epilogue) -> row r of dest
             for j in jloop(ceildiv(extent, lanes)):
                 if lane_guard(lanes, j, lane, extent):
-                    b_out[v, feature(j, lane, f0)] = finish(
+                    dest[r, feature(j, lane, f0)] = finish(
                         red.finish(acc[j], b_indptr[v + 1] - b_indptr[v], dtype), v, feature(j, lane, f0))
+
+        @T.macro
+        def store(acc, v, lane, f0, extent):
+            store_into(acc, b_out, v, v, lane, f0, extent)
 
         walk_rows = accumulate(None)
 
@@ -137,6 +146,15 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             walk_rows(acc, lane, f0, extent, b_indptr[v], b_indptr[v + 1])
             store(acc, v, lane, f0, extent)
 
+        @T.macro
+        def tile_unit(v, lane, f0, extent, tile):
+            # spmm_matmul: row v aggregated into its row of an on-chip tile of tile_rows rows
+            acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
+            walk_rows(acc, lane, f0, extent, b_indptr[v], b_indptr[v + 1])
+            store_into(acc, tile, v % tile_rows, v, lane, f0, extent)
+
+        if transform:
+            return [tile_unit]
         if seg is None:
             return [row_unit]
         seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr = seg
@@ -177,14 +195,69 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         return [*(segment_unit(lambda i, b=b: order[bucket_ptr[b] + i], 1 << b) for b in range(n_buckets)),
                 combine_unit]
 
+    def _transform_launch(indptr, x, w, weight, out, tile_unit):
+        """spmm_matmul: blocks of ``tile_rows`` rows; each row aggregated into an on-chip tile (CUDA
+        shared memory; a per-task buffer on CPU), then the tile times ``weight`` into ``out``."""
+        out_tiles = ceildiv(out_width, lanes)
+
+        @T.macro
+        def aggregate_row(v, lane, tile):
+            for ft in range(n_full):
+                tile_unit(v, lane, ft * ftile, ftile, tile)
+            if rem > 0:
+                tile_unit(v, lane, n_full * ftile, rem, tile)
+
+        @T.macro
+        def transform_row(v, lane, tile):
+            o = T.alloc_buffer((out_tiles,), dtype, scope="local")
+            for j in jloop(out_tiles):
+                o[j] = T.Cast(dtype, 0)
+            for k in range(width):
+                for j in jloop(out_tiles):
+                    if lane_guard(lanes, j, lane, out_width):
+                        o[j] = o[j] + tile[v % tile_rows, k] * weight[k, j * lanes + lane]
+            for j in jloop(out_tiles):
+                if lane_guard(lanes, j, lane, out_width):
+                    out[v, j * lanes + lane] = o[j]
+
+        blocks = (indptr.shape[0] - 1 + tile_rows - 1) // tile_rows
+        n = indptr.shape[0] - 1
+        if cuda:
+            @T.macro
+            def run_gpu():
+                for bx in T.thread_binding(blocks, thread="blockIdx.x"):
+                    for ty in T.thread_binding(tile_rows, thread="threadIdx.y"):
+                        for tx in T.thread_binding(lanes, thread="threadIdx.x"):
+                            tile = T.alloc_buffer((tile_rows, width), dtype, scope="shared")
+                            if bx * tile_rows + ty < n:
+                                aggregate_row(bx * tile_rows + ty, tx, tile)
+                            if bx * tile_rows + ty < n:  # after the block's barrier TVM puts here
+                                transform_row(bx * tile_rows + ty, tx, tile)
+
+            return run_gpu
+        outer = T.parallel if config["parallel"] else T.serial
+
+        @T.macro
+        def run_cpu():
+            for blk in outer(blocks):
+                tile = T.alloc_buffer((tile_rows, width), dtype)
+                for r in T.serial(tile_rows):
+                    if blk * tile_rows + r < n:
+                        aggregate_row(blk * tile_rows + r, 0, tile)
+                for r in T.serial(tile_rows):
+                    if blk * tile_rows + r < n:
+                        transform_row(blk * tile_rows + r, 0, tile)
+
+        return run_cpu
+
     def tiled(unit):
         """``body(i, lane, lanes)`` running ``unit`` over the feature tiles."""
         @T.macro
         def body(i, lane, t_lanes):
             for ft in range(n_full):
-                unit(i, lane, ft * tile, tile)
+                unit(i, lane, ft * ftile, ftile)
             if rem > 0:
-                unit(i, lane, n_full * tile, rem)
+                unit(i, lane, n_full * ftile, rem)
 
         return body
 
@@ -198,7 +271,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx), *adj_layout,
                ("x", ("n_src" if gather else "nnz", width), dtype),
                *([("w", ("nnz", heads), dtype)] if weighted else []),
-               *epilogue_buffers(steps, width), ("out", ("n", width), dtype)]
+               *epilogue_buffers(steps, width), *([("weight", (width, out_width), dtype)] if transform else []),
+               ("out", ("n", out_width), dtype)]
 
     # grouped: partials of split rows' segments, indexed by segment (a row of one segment writes none)
     workspace = [("partial", ("n_seg", width), dtype)] if grouped else []
@@ -207,8 +281,11 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         layout_buffers, (x, *rest) = rest[:len(adj_layout)], rest[len(adj_layout):]
         w = rest[0] if weighted else None
         out = rest[-1 - len(workspace)]
-        finish = epilogue(steps, rest[int(weighted):-1 - len(workspace)])
+        finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)])
 
+        if transform:
+            return _transform_launch(indptr, x, w, rest[-2], out, make_units(indptr, indices, x, w, out, finish,
+                                                                            None)[0])
         if not grouped:
             (row_unit,) = make_units(indptr, indices, x, w, out, finish, None)
 
@@ -251,5 +328,6 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 def name_tokens(spec: KernelSpec) -> list[str]:
     feats = spec.inputs[0] if spec.op == "scatter" else spec.inputs[1]
     shape = f"h{feats.shape[1]}c{feats.shape[2]}" if len(feats.shape) == 3 else f"f{feats.width}"
+    transform = [f"to{spec.output.width}", f"r{spec.attr('tile_rows')}"] if spec.op == "spmm_matmul" else []
     return [spec.attr("reduce"), *(["ew"] if _weighted(spec) else []), shape,
-            *epilogue_tokens(parse_epilogue(dict(spec.attrs).get("epilogue", ())))]
+            *epilogue_tokens(parse_epilogue(dict(spec.attrs).get("epilogue", ()))), *transform]
