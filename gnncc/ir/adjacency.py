@@ -7,6 +7,7 @@ tensor that belongs to the adjacency is stored in this same edge order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -135,7 +136,7 @@ class Adjacency:
         count = bucket_count(group)
         return self._layout("ell", group, lambda: _segment_buckets(self.segments(group), count))
 
-    def _layout(self, kind: str, group: int, make) -> tuple:
+    def _layout(self, kind: str, group: int, make: Callable[[], tuple]) -> tuple:
         cached = self._layouts.get((kind, group))
         if cached is None:
             cached = self._layouts[kind, group] = make()
@@ -167,7 +168,6 @@ def _row_segments(indptr: torch.Tensor, group: int) -> RowSegments:
     seg_ptr = torch.cat([start[seg_row] + rank * group, indptr[-1:].to(torch.int64)])
     split_rows = torch.nonzero(per_row > 1).flatten()
     return RowSegments(*(t.to(itype).contiguous() for t in (seg_ptr, seg_row, row_seg, split_rows)))
-
 
 
 def _segment_buckets(seg: RowSegments, count: int) -> SegmentBuckets:

@@ -195,7 +195,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         return [*(segment_unit(lambda i, b=b: order[bucket_ptr[b] + i], 1 << b) for b in range(n_buckets)),
                 combine_unit]
 
-    def _transform_launch(indptr, x, w, weight, out, tile_unit):
+    def transform_launch(indptr, weight, out, tile_unit):
         """spmm_matmul: blocks of ``tile_rows`` rows; each row aggregated into an on-chip tile (CUDA
         shared memory; a per-task buffer on CPU), then the tile times ``weight`` into ``out``."""
         out_tiles = ceildiv(out_width, lanes)
@@ -231,7 +231,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                             tile = T.alloc_buffer((tile_rows, width), dtype, scope="shared")
                             if bx * tile_rows + ty < n:
                                 aggregate_row(bx * tile_rows + ty, tx, tile)
-                            if bx * tile_rows + ty < n:  # after the block's barrier TVM puts here
+                            if bx * tile_rows + ty < n:  # TVM puts the block's barrier before this
                                 transform_row(bx * tile_rows + ty, tx, tile)
 
             return run_gpu
@@ -284,8 +284,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)])
 
         if transform:
-            return _transform_launch(indptr, x, w, rest[-2], out, make_units(indptr, indices, x, w, out, finish,
-                                                                            None)[0])
+            (tile_unit,) = make_units(indptr, indices, x, w, out, finish, None)
+            return transform_launch(indptr, rest[-2], out, tile_unit)
         if not grouped:
             (row_unit,) = make_units(indptr, indices, x, w, out, finish, None)
 
