@@ -14,6 +14,7 @@ import torch
 
 import gnncc
 from gnncc import datasets
+from gnncc.check import relative_error
 from gnncc.cli import zoo
 from gnncc.cli.main import main
 
@@ -97,6 +98,14 @@ def test_build_cli(tmp_path, capsys):
     assert re.search(r"schedules: \d+ default$", text, re.M)  # an empty log has no records
     cora = datasets.load("cora")
     assert gnncc.load(out)(cora.x, cora.graph).shape == (2708, 4)
+    # the same model built for the RCM-relabelled graph serves the caller's node order
+    reordered = tmp_path / "sage_rcm.so"
+    assert main(["build", "--model", f"{factory}:make", "--graph", "cora", "-o", str(reordered),
+                 "--reorder", "rcm"]) == 0
+    assert "node reordering rcm" in capsys.readouterr().out
+    assert gnncc.load(reordered).metadata["reorder"]["method"] == "rcm"
+    want = gnncc.load(out)(cora.x, cora.graph)
+    assert relative_error(gnncc.load(reordered)(cora.x, cora.graph), want) < 1e-5
 
 
 def test_build_cli_help_and_errors(capsys):
