@@ -25,6 +25,7 @@ from gnncc.codegen.templates.common import (
     epilogue,
     epilogue_buffers,
     epilogue_tokens,
+    feature_tiles,
     kernel_func,
     lane_guard,
     lane_loop,
@@ -251,15 +252,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         return run_cpu
 
     def tiled(unit):
-        """``body(i, lane, lanes)`` running ``unit`` over the feature tiles."""
-        @T.macro
-        def body(i, lane, t_lanes):
-            for ft in range(n_full):
-                unit(i, lane, ft * ftile, ftile)
-            if rem > 0:
-                unit(i, lane, n_full * ftile, rem)
-
-        return body
+        return feature_tiles(unit, width, config["feat_tile"])
 
     group, bucketed = layout(config)
     grouped = group > 0

@@ -25,6 +25,7 @@ from gnncc.codegen.templates.common import (
     epilogue,
     epilogue_buffers,
     epilogue_tokens,
+    feature_tiles,
     kernel_func,
     lane_guard,
     lane_loop,
@@ -48,8 +49,6 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     steps = parse_epilogue(attrs["epilogue"])
     width = channels if mean else heads * channels
     lanes = config["lanes"] if cuda else 1
-    tile = min(config["feat_tile"], channels)
-    n_full, rem = divmod(channels, tile)
     jloop = lane_loop(cuda, config.get("vectorize", False))
     rows = sparse_rows(cuda, config)
     lowest = tvm.tirx.min_value(FP32)
@@ -110,14 +109,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                     if lane_guard(lanes, j, lane, extent):
                         b_out[v, f0 + j * lanes + lane] = finish(total[j] / T.float32(heads), v, f0 + j * lanes + lane)
 
-        @T.macro
-        def body(v, lane, t_lanes):
-            for ft in range(n_full):
-                tile_body(v, lane, ft * tile, tile)
-            if rem > 0:
-                tile_body(v, lane, n_full * tile, rem)
-
-        return body
+        return feature_tiles(tile_body, channels, config["feat_tile"])
 
     p_shape = ("n", heads * channels) if gatv2 else ("n_src", heads)
     q_shape = (1, heads * channels) if gatv2 else ("n", heads)

@@ -182,6 +182,22 @@ def bucket_units(cuda: bool, config: dict[str, Any]):
     return run
 
 
+def feature_tiles(unit: Any, width: int, feat_tile: int) -> Any:
+    """``body(i, lane, lanes)`` calling the macro ``unit(i, lane, f0, extent)`` for each tile of at most
+    ``feat_tile`` of ``width`` features (a shorter last one): one pass over a row's edges per tile."""
+    tile = min(feat_tile, width)
+    n_full, rem = divmod(width, tile)
+
+    @T.macro
+    def body(i, lane, t_lanes):
+        for ft in range(n_full):
+            unit(i, lane, ft * tile, tile)
+        if rem > 0:
+            unit(i, lane, n_full * tile, rem)
+
+    return body
+
+
 def work(edges, per_edge: int):
     """Edges x per-edge items, in int64 (the run-time size of a sparse kernel's job)."""
     return T.Cast("int64", edges) * T.int64(per_edge)
