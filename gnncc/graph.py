@@ -22,6 +22,13 @@ from gnncc.ir.adjacency import Adjacency
 INT64_MAX = 2**63 - 1
 
 
+def inverse_permutation(perm: torch.Tensor) -> torch.Tensor:
+    """``inverse`` with ``inverse[perm[i]] == i`` (the new id of each old node of a relabelling)."""
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel(), dtype=perm.dtype)
+    return inverse
+
+
 @dataclass(frozen=True)
 class DegreeStats:
     """Summary of a degree sequence (used by explain(), the tuner and benchmarks)."""
@@ -167,8 +174,7 @@ class Graph:
         perm = perm.detach().to("cpu", torch.int64)
         if n and (int(perm.min()) < 0 or int(perm.max()) >= n or bool((torch.bincount(perm, minlength=n) != 1).any())):
             raise GraphError(f"perm is not a permutation of 0..{n - 1}: every node id must appear exactly once")
-        new_id = torch.empty_like(perm)
-        new_id[perm] = torch.arange(n, dtype=torch.int64)
+        new_id = inverse_permutation(perm)
         return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n)
 
     # ---- layouts ---------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gnncc.errors import GnnccError
-from gnncc.graph import Graph
+from gnncc.graph import Graph, inverse_permutation
 from gnncc.ir.adjacency import Adjacency
 
 METHODS = ("none", "degree", "rcm")
@@ -49,13 +49,6 @@ def permutation(graph: Graph, method: str) -> torch.Tensor:
     a = sp.csr_matrix((np.ones(ei.shape[1], dtype=np.float32), (ei[0], ei[1])), shape=(n, n))
     perm = reverse_cuthill_mckee((a + a.T).tocsr(), symmetric_mode=True)
     return torch.from_numpy(perm.astype(np.int64))
-
-
-def inverse_permutation(perm: torch.Tensor) -> torch.Tensor:
-    """``inverse`` with ``inverse[perm[i]] == i``."""
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(perm.numel(), dtype=perm.dtype)
-    return inverse
 
 
 def edge_span(graph: Graph) -> float:
