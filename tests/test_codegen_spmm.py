@@ -77,6 +77,51 @@ def test_neighbour_grouping_with_epilogue():
     check_node(fused, [*operands, torch.randn(1, 20)], {"group": 8})
 
 
+@pytest.mark.parametrize(("index_dtype", "parts"), [(torch.int32, 2), (torch.int32, 8), (torch.int64, 4)])
+@pytest.mark.parametrize("graph", sorted(GRAPHS[torch.int32]))
+def test_column_partitions(index_dtype, parts, graph):
+    """Rows aggregated one source range after the other, the raw accumulator carried in the output, and
+    finished (mean, max of empty rows, epilogue) by the last range: the same answer as one pass."""
+    adj = GRAPHS[index_dtype][graph]
+    config = {"col_parts": parts}
+    for reduce in REDUCE_KINDS:
+        for variant in ("plain", "weighted", "heads"):
+            check_node(*sparse_node("spmm", adj, SPMM_OPERANDS[variant], reduce=reduce), config)
+        # scatter gathers no source rows: it ignores the knob
+        check_node(*sparse_node("scatter", adj, [("nnz", (2, 3)), ("adj", ())], reduce=reduce), config)
+
+
+def test_column_partitions_with_epilogue():
+    adj = GRAPHS[torch.int32]["hub"]
+    node, operands = sparse_node("spmm", adj, [("adj", ()), ("src", (20,)), ("nnz", ())], reduce="max")
+    b = Builder()
+    a, x, w = b.const("A", adj), b.input("x", node.inputs[1].type), b.input("w", node.inputs[2].type)
+    residual = b.input("r", TensorType((adj.num_dst, 20), "float32"))
+    fused = b.emit("fused_spmm", [a, x, w, residual], reduce="max", weighted=True,
+                   epilogue=("add[node]", "relu")).node
+    check_node(fused, [*operands, torch.randn(adj.num_dst, 20)], {"col_parts": 4})
+
+
+def test_column_parts_layout():
+    adj = GRAPHS[torch.int64]["bipartite"]
+    parts = adj.columns(4)
+    assert all(t.dtype == torch.int64 for t in parts.tensors)
+    width = -(-adj.num_src // 4)
+    src, dst = adj.src_ids(), adj.dst_ids()
+    # the same edges, each once, partition by partition and row by row within one
+    assert torch.equal(torch.sort(parts.part_edge).values, torch.arange(adj.nnz))
+    assert torch.equal(parts.part_src, src[parts.part_edge])
+    for p in range(4):
+        for v in range(adj.num_dst):
+            lo, hi = int(parts.part_ptr[p * adj.num_dst + v]), int(parts.part_ptr[p * adj.num_dst + v + 1])
+            edges = parts.part_edge[lo:hi]
+            assert bool((dst[edges] == v).all()) and bool((src[edges] // width == p).all())
+            assert torch.equal(edges, torch.sort(edges).values)  # the adjacency's own order kept
+    assert adj.columns(4) is parts and "col4" in adj.computed_layouts()
+    with pytest.raises(ValueError, match="partition count must be positive"):
+        adj.columns(0)
+
+
 def test_row_segments_layout():
     adj = GRAPHS[torch.int64]["hub"]
     seg = adj.segments(16)

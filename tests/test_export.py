@@ -50,14 +50,15 @@ def cora_libs(cora, tmp_path_factory):
     the GCN with neighbour grouping and degree buckets (its SpMMs take the adjacency's derived layouts)."""
     out = {}
     for name, options in (("gcn", {}), ("gat", {}), ("gcn_rcm", {"reorder": "rcm"}),
-                          ("gcn_grouped", {"configs": {"spmm": {"group": 8, "buckets": True}}})):
+                          ("gcn_grouped", {"configs": {"spmm": {"group": 8, "buckets": True}}}),
+                          ("gcn_colparts", {"configs": {"spmm": {"col_parts": 4}}})):
         model = zoo.build(name.split("_")[0], cora.x.shape[1], 7)
         path = gnncc.compile(model, cora.graph, **options).export(tmp_path_factory.mktemp("lib") / f"{name}.so")
         out[name] = (model, path)
     return out
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat", "gcn_grouped"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "gcn_grouped", "gcn_colparts"])
 def test_cora_round_trip(cora, cora_libs, name):
     model, path = cora_libs[name]
     m = gnncc.load(path)
@@ -219,8 +220,9 @@ def test_cpp_example_matches_python(cora, cora_libs, tmp_path):
                  f"-DTVM_ROOT={site / 'tvm'}", "-DCMAKE_BUILD_TYPE=Release"], [cmake, "--build", str(build)]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    # the plan of a reordered model holds its row gathers; a grouped one reads the stored segment layout
-    for name in ("gcn", "gat", "gcn_rcm", "gcn_grouped"):
+    # the plan of a reordered model holds its row gathers; a grouped (column-partitioned) one reads the
+    # stored segment (partition) layout
+    for name in ("gcn", "gat", "gcn_rcm", "gcn_grouped", "gcn_colparts"):
         _, path = cora_libs[name]
         cora.x.numpy().tofile(tmp_path / "x.bin")
         proc = subprocess.run([str(build / "gnncc_infer"), str(path), str(tmp_path / "x.bin"), str(tmp_path / "y.bin")],

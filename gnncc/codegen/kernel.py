@@ -26,9 +26,9 @@ class Kernel(RuntimeKernel):
     def __init__(self, name: str, spec: KernelSpec, config: dict[str, Any], target: Target,
                  calls: list[Call], lib: Any) -> None:
         template = TEMPLATES[spec.family]
-        segments, buckets = template.layout(config) if hasattr(template, "layout") else (0, False)
+        layout = template.layout(spec, config) if hasattr(template, "layout") else ()
         binding = CallBinding(name, template.VIEW, spec.inputs, spec.output, spec.index_dtype,
-                              tuple((c.name, c.args) for c in calls), segments, buckets)
+                              tuple((c.name, c.args) for c in calls), *layout)
         super().__init__(binding, [lib[c.name] for c in calls])
         self.family = spec.family
         self.config = config

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -24,40 +23,9 @@ from gnncc.errors import CodegenError
 SCHEDULE_DIR = Path(__file__).resolve().parents[2] / "schedules"
 TARGET_KINDS = ("cpu", "cuda")
 
-_BINOPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-}
-_CMPOPS = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
-    ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-}
-
-
-def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
-    """Evaluate a constraint expression; only arithmetic, comparisons and boolean logic."""
-    if isinstance(node, ast.Expression):
-        return _eval(node.body, env)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | bool):
-        return node.value
-    if isinstance(node, ast.Name):
-        return env[node.id]
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return _BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not _eval(node.operand, env)
-    if isinstance(node, ast.BoolOp):
-        values = (_eval(v, env) for v in node.values)
-        return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
-        for op, right_node in zip(node.ops, node.comparators):
-            right = _eval(right_node, env)
-            if type(op) not in _CMPOPS or not _CMPOPS[type(op)](left, right):
-                return False
-            left = right
-        return True
-    raise ValueError(f"unsupported syntax {ast.dump(node)}")
+# the constraint grammar: integer arithmetic, comparisons and boolean logic over knob names
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
+_CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 @dataclass(frozen=True)
@@ -71,13 +39,31 @@ class Knob:
         return any(type(value) is type(v) and value == v for v in self.values)
 
 
+def _check_syntax(node: ast.AST) -> None:
+    """Raise ``ValueError`` unless ``node`` is integer/boolean arithmetic, comparisons and logic over names."""
+    allowed = (ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.Not, ast.BoolOp,
+               ast.And, ast.Or, ast.Compare, *_BINOPS, *_CMPOPS)
+    for sub in ast.walk(node):
+        if not isinstance(sub, allowed) or (isinstance(sub, ast.Constant) and not isinstance(sub.value, int | bool)):
+            raise ValueError(f"unsupported syntax {ast.dump(sub)}")
+
+
+@cache
+def _compiled(expr: str) -> Any:
+    """``expr`` checked once against the constraint grammar, then compiled: spaces of 10^5 points are
+    filtered by it, which re-walking the AST per point made take minutes."""
+    tree = ast.parse(expr, mode="eval")
+    _check_syntax(tree)
+    return compile(tree, f"<constraint {expr}>", "eval")
+
+
 @dataclass(frozen=True)
 class Constraint:
     expr: str
     doc: str
 
     def holds(self, config: dict[str, Any]) -> bool:
-        return bool(_eval(ast.parse(self.expr, mode="eval"), config))
+        return bool(eval(_compiled(self.expr), {"__builtins__": {}}, config))  # noqa: S307 (checked grammar)
 
 
 @dataclass(frozen=True)
@@ -121,14 +107,28 @@ class Space:
                 yield config
 
     def neighbours(self) -> Iterator[dict[str, Any]]:
-        """Configs that differ from the default in one knob (repaired to satisfy constraints)."""
-        for name, knob in sorted(self.knobs.items()):
-            for value in knob.values:
+        """Configs that differ from the default in one knob (repaired to satisfy constraints by changing
+        as few other knobs as possible; the first such repair in knob and value order)."""
+        names = sorted(self.knobs)
+        for name in names:
+            others = [n for n in names if n != name]
+            for value in self.knobs[name].values:
                 if value == self.default[name]:
                     continue
-                candidates = [p for p in self.points() if p[name] == value]
-                if candidates:
-                    yield min(candidates, key=lambda p: sum(p[k] != self.default[k] for k in p))
+                repaired = self._repair({**self.default, name: value}, others)
+                if repaired is not None:
+                    yield repaired
+
+    def _repair(self, config: dict[str, Any], free: list[str]) -> dict[str, Any] | None:
+        """The valid config closest to ``config`` changing only knobs in ``free`` (None if there is none)."""
+        for distance in range(len(free) + 1):
+            for changed in itertools.combinations(free, distance):
+                choices = [[v for v in self.knobs[n].values if v != config[n]] for n in changed]
+                for values in itertools.product(*choices):
+                    candidate = {**config, **dict(zip(changed, values))}
+                    if all(c.holds(candidate) for c in self.constraints):
+                        return dict(sorted(candidate.items()))
+        return None
 
 
 def _load_json(family: str) -> dict[str, Any]:

@@ -80,13 +80,17 @@ def dense_node(op_name: str, tensors: Sequence[torch.Tensor], /, **attrs: Any) -
 
 def check_node(node: Node, operands: list[Any], config: dict[str, Any] | None = None,
                target: Target = CPU, rtol: float = 1e-5) -> None:
-    """Run ``node``'s kernel and compare with ``evaluate_node`` (tolerance scaled by the output range)."""
+    """Run ``node``'s kernel (on ``target``'s device) and compare with ``evaluate_node`` (tolerance scaled
+    by the output range)."""
     index_dtype = next((str(o.indices.dtype).removeprefix("torch.") for o in operands
                         if isinstance(o, Adjacency)), None)
     kernel = build_kernel(node, target, config, index_dtype=index_dtype)
     ref = evaluate_node(node, operands)
-    out = torch.full_like(ref, float("nan")) if ref.is_floating_point() else torch.zeros_like(ref)
-    kernel(operands, out)
+    device = target.device
+    out = torch.full_like(ref, float("nan"), device=device) if ref.is_floating_point() else \
+        torch.zeros_like(ref, device=device)
+    kernel([o.to(device) for o in operands], out)
+    out = out.cpu()
     scale = float(ref.abs().max()) if ref.numel() and ref.is_floating_point() else 1.0
     torch.testing.assert_close(out, ref, rtol=rtol, atol=rtol * max(1.0, scale),
                                msg=lambda m: f"{kernel.describe()}: {m}")

@@ -54,6 +54,25 @@ class SegmentBuckets(NamedTuple):
         return tuple(self)
 
 
+class ColumnParts(NamedTuple):
+    """The edges split by source column into ``parts`` equal ranges of ``ceil(num_src / parts)`` sources,
+    each range a CSR of its own (SparseTIR's column partitioning): a kernel aggregating partition by
+    partition reads one range of the source rows at a time, which can stay in cache (L2 on a GPU).
+
+    Partition ``p`` holds, for destination ``v``, the positions ``part_ptr[p * num_dst + v]`` to
+    ``part_ptr[p * num_dst + v + 1]``; ``part_src`` is the source and ``part_edge`` the edge id (the
+    position in the adjacency's own edge order, for edge values) of each. All of the index dtype.
+    """
+
+    part_ptr: torch.Tensor  # [parts * num_dst + 1]
+    part_src: torch.Tensor  # [nnz]
+    part_edge: torch.Tensor  # [nnz]
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self)
+
+
 def bucket_count(group: int) -> int:
     """ELL buckets of a power-of-two ``group``: widths 1, 2, ..., group."""
     if group < 1 or group & (group - 1):
@@ -136,6 +155,12 @@ class Adjacency:
         count = bucket_count(group)
         return self._layout("ell", group, lambda: _segment_buckets(self.segments(group), count))
 
+    def columns(self, parts: int) -> ColumnParts:
+        """The column-partitioned layout in ``parts`` source ranges (cached like ``segments``)."""
+        if parts < 1:
+            raise ValueError(f"column partition count must be positive, got {parts}")
+        return self._layout("col", parts, lambda: _column_parts(self, parts))
+
     def _layout(self, kind: str, group: int, make: Callable[[], tuple]) -> tuple:
         cached = self._layouts.get((kind, group))
         if cached is None:
@@ -143,7 +168,7 @@ class Adjacency:
         return cached
 
     def computed_layouts(self) -> dict[str, tuple]:
-        """The derived layouts computed so far, by name (``seg<G>``, ``ell<G>``)."""
+        """The derived layouts computed so far, by name (``seg<G>``, ``ell<G>``, ``col<P>``)."""
         return {f"{kind}{group}": layout for (kind, group), layout in sorted(self._layouts.items())}
 
     def to(self, device: torch.device | str) -> Adjacency:
@@ -179,3 +204,16 @@ def _segment_buckets(seg: RowSegments, count: int) -> SegmentBuckets:
     torch.cumsum(torch.bincount(bucket, minlength=count), 0, out=bucket_ptr[1:])
     itype = seg.seg_ptr.dtype
     return SegmentBuckets(order.to(itype).contiguous(), bucket_ptr.to(itype))
+
+
+def _column_parts(adj: Adjacency, parts: int) -> ColumnParts:
+    itype, device = adj.indptr.dtype, adj.indptr.device
+    src = adj.indices.to(torch.int64)
+    degree = (adj.indptr[1:] - adj.indptr[:-1]).to(torch.int64)
+    dst = torch.repeat_interleave(torch.arange(adj.num_dst, device=device), degree)
+    width = max(1, -(-adj.num_src // parts))
+    key = (src // width) * adj.num_dst + dst  # partition-major, rows in order within a partition
+    order = torch.sort(key, stable=True).indices
+    part_ptr = torch.zeros(parts * adj.num_dst + 1, dtype=torch.int64, device=device)
+    torch.cumsum(torch.bincount(key, minlength=parts * adj.num_dst), 0, out=part_ptr[1:])
+    return ColumnParts(*(t.to(itype).contiguous() for t in (part_ptr, src[order], order)))

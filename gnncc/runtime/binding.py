@@ -2,7 +2,8 @@
 
 A kernel is one or more packed functions. Its ``CallBinding`` says how the node's operands are
 flattened (an adjacency becomes ``indptr, indices``, followed by its derived layouts for kernels
-that walk row segments: ``Adjacency.segments`` and ``Adjacency.buckets``), viewed (``rows``:
+that walk row segments or column partitions: ``Adjacency.segments``, ``Adjacency.buckets``,
+``Adjacency.columns``), viewed (``rows``:
 ``[leading, width]``; ``flat``: 1-D; ``natural``: the tensor's own shape) and handed to each
 function. Codegen builds the binding next to the kernel; a library written by ``gnncc.export``
 stores it, so a loaded library calls its kernels through the same code with only the TVM runtime
@@ -25,6 +26,13 @@ from gnncc.ir.adjacency import Adjacency
 
 Operand = torch.Tensor | Adjacency
 VIEWS = ("rows", "flat", "natural")
+# Byte alignment CUDA kernels need of every tensor: their 16-byte vector loads and stores (the ``vec``
+# knob) assume rows start on one. torch's CUDA allocations are aligned; views at odd offsets are not.
+CUDA_ALIGN = 16
+
+
+def _aligned(t: torch.Tensor) -> bool:
+    return not t.is_cuda or t.data_ptr() % CUDA_ALIGN == 0
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,12 @@ class CallBinding:
     calls: tuple[tuple[str, tuple[int, ...]], ...]
     segments: int = 0  # neighbour group size of the row-segment layout the kernel walks (0: none)
     buckets: bool = False  # whether it also takes the segments' degree buckets (``Adjacency.buckets``)
+    columns: int = 0  # column partitions of the layout the kernel walks (``Adjacency.columns``; 0: none)
 
     def layout(self, adj: Adjacency) -> tuple[torch.Tensor, ...]:
         """The derived per-graph arrays the kernel takes after ``indptr, indices`` (cached on ``adj``)."""
+        if self.columns:
+            return adj.columns(self.columns).tensors
         if not self.segments:
             return ()
         tensors = adj.segments(self.segments).tensors
@@ -98,6 +109,9 @@ class CallBinding:
     def _view(self, t: torch.Tensor, want: TensorSpec, what: str) -> torch.Tensor:
         if not t.is_contiguous():
             raise CodegenError(f"{self.name}: {what} must be contiguous")
+        if not _aligned(t):
+            raise CodegenError(f"{self.name}: {what} does not start on a {CUDA_ALIGN}-byte boundary (a view at an "
+                               "odd offset): pass a copy (.clone())")
         lead_ok = want.shape[:1] == (None,) or tuple(t.shape[:1]) == want.shape[:1]
         if tuple(t.shape[1:]) != want.shape[1:] or not lead_ok:
             raise CodegenError(f"{self.name}: {what} has shape {list(t.shape)}, expected {want}")
@@ -109,7 +123,7 @@ class CallBinding:
         """The same binding with every function name suffixed (unique names inside one library)."""
         calls = tuple((f"{name}{suffix}", args) for name, args in self.calls)
         return CallBinding(self.name, self.view, self.inputs, self.output, self.index_dtype, calls, self.segments,
-                           self.buckets)
+                           self.buckets, self.columns)
 
     def to_json(self) -> dict[str, Any]:
         def spec(t: TensorSpec | None) -> Any:
@@ -119,7 +133,7 @@ class CallBinding:
             "name": self.name, "view": self.view, "inputs": [spec(t) for t in self.inputs],
             "output": spec(self.output), "index_dtype": self.index_dtype,
             "calls": [[name, list(args)] for name, args in self.calls], "segments": self.segments,
-            "buckets": self.buckets,
+            "buckets": self.buckets, "columns": self.columns,
         }
 
     @staticmethod
@@ -130,11 +144,13 @@ class CallBinding:
         if d["view"] not in VIEWS:
             raise CodegenError(f"{d['name']}: unknown operand view {d['view']!r}")
         out = TensorSpec(tuple(d["output"]["shape"]), d["output"]["dtype"])
-        segments, buckets = d.get("segments", 0), d.get("buckets", False)
-        if type(segments) is not int or segments < 0 or type(buckets) is not bool or (buckets and not segments):
-            raise CodegenError(f"{d['name']}: bad layout (segments={segments!r}, buckets={buckets!r})")
+        segments, buckets, columns = d.get("segments", 0), d.get("buckets", False), d.get("columns", 0)
+        if (type(segments) is not int or segments < 0 or type(buckets) is not bool or (buckets and not segments)
+                or type(columns) is not int or columns < 0 or (columns and segments)):
+            raise CodegenError(
+                f"{d['name']}: bad layout (segments={segments!r}, buckets={buckets!r}, columns={columns!r})")
         return CallBinding(d["name"], d["view"], tuple(spec(t) for t in d["inputs"]), out, d["index_dtype"],
-                           tuple((name, tuple(args)) for name, args in d["calls"]), segments, buckets)
+                           tuple((name, tuple(args)) for name, args in d["calls"]), segments, buckets, columns)
 
 
 class RuntimeKernel:
@@ -146,9 +162,11 @@ class RuntimeKernel:
         self._funcs = [(f, args) for f, (_, args) in zip(funcs, binding.calls)]
 
     def __call__(self, operands: Sequence[Operand], out: torch.Tensor) -> None:
-        """Run on ``operands`` (node input order) into ``out``; non-contiguous tensors are handled by copies."""
+        """Run on ``operands`` (node input order) into ``out``; non-contiguous (or, on CUDA, misaligned)
+        tensors are handled by copies."""
         operands = [o.contiguous() if isinstance(o, torch.Tensor) else o for o in operands]
-        if out.is_contiguous():
+        operands = [o.clone() if isinstance(o, torch.Tensor) and not _aligned(o) else o for o in operands]
+        if out.is_contiguous() and _aligned(out):
             self.bind(operands, out)()
         else:
             tmp = torch.empty_like(out, memory_format=torch.contiguous_format)

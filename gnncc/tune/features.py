@@ -24,7 +24,7 @@ from gnncc.codegen.spec import KernelSpec
 from gnncc.codegen.target import Target
 from gnncc.graph import DegreeStats, Graph
 
-FEATURE_VERSION = 1  # bump when names or meanings change: records of other versions are not trained on
+FEATURE_VERSION = 2  # bump when names or meanings change: records of other versions are not trained on
 HIST_BUCKETS = 12  # degree buckets [0], [1], [2,3], ... [1024, inf)
 _DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "int32": 4, "int64": 8, "bool": 1}
 _TIR_NAMES = (
@@ -113,6 +113,9 @@ class _TirStats:
                 if extent is not None and s.thread_binding.thread_tag.startswith("threadIdx"):
                     threads *= extent
                     self.c["threads_per_block"] = max(self.c["threads_per_block"], threads)
+                self.stmt(s.body, mult, in_dynamic, threads)
+                return
+            if extent == 1:  # one iteration is no loop (templates emit them for a vector width of 1)
                 self.stmt(s.body, mult, in_dynamic, threads)
                 return
             k = ForKind(int(s.kind)).name

@@ -3,8 +3,9 @@
 Each template module provides ``build(spec, name, cuda, config) -> list[Call]``,
 ``name_tokens(spec)`` for the kernel's name, and ``VIEW``: how operands are laid out for
 it (``rows``: ``[leading, width]``; ``flat``: 1-D; ``natural``: the tensor's own shape). A template
-whose kernels take an adjacency's derived layouts also has ``layout(config)``: the neighbour group size
-(``Adjacency.segments``) and whether the degree buckets (``Adjacency.buckets``) come too.
+whose kernels take an adjacency's derived layouts also has ``layout(spec, config)``: the neighbour
+group size (``Adjacency.segments``), whether the degree buckets (``Adjacency.buckets``) come too, and
+the column partition count (``Adjacency.columns``), as ``CallBinding`` takes them.
 """
 
 from types import ModuleType

@@ -18,6 +18,7 @@ from tvm.script import tirx as T
 from gnncc.codegen.spec import KernelSpec
 from gnncc.codegen.templates.common import (
     FP32,
+    NO_MASK,
     REDUCERS,
     Call,
     bucket_units,
@@ -29,6 +30,8 @@ from gnncc.codegen.templates.common import (
     kernel_func,
     lane_guard,
     lane_loop,
+    row_mask,
+    sequence,
     sparse_rows,
     work,
 )
@@ -43,11 +46,14 @@ VIEW = "rows"
 UNROLL_WIDTH = 32
 
 
-def layout(config: dict[str, Any]) -> tuple[int, bool]:
+def layout(spec: KernelSpec, config: dict[str, Any]) -> tuple[int, bool, int]:
     """The adjacency layout the kernel takes: the neighbour group size (``Adjacency.segments``; 0 for
-    plain CSR) and whether the segments' degree buckets (``Adjacency.buckets``) come too."""
+    plain CSR), whether the segments' degree buckets (``Adjacency.buckets``) come too, and the number of
+    column partitions (``Adjacency.columns``; 0: none). ``scatter`` gathers no source rows, so it
+    ignores column partitioning."""
     group = config.get("group", 0)
-    return group, bool(group and config.get("buckets", False))
+    columns = config.get("col_parts", 0) if spec.op != "scatter" else 0
+    return group, bool(group and config.get("buckets", False)), columns
 
 
 def _weighted(spec: KernelSpec) -> bool:
@@ -72,9 +78,15 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         raise spec.fail("reduce 'mean' needs float32 messages")
     red = REDUCERS[reduce]
     lanes = config["lanes"] if cuda else 1
+    edge_lanes = config.get("edge_lanes", 1) if cuda else 1
+    feat_lanes = lanes // edge_lanes
+    # 16-byte vectors need rows of whole vectors (an aligned start for every row); else scalars
+    vec = config.get("vec", 1) if cuda and width % config.get("vec", 1) == 0 else 1
+    stage = cuda and gather and config.get("stage", False)
     ftile = min(config["feat_tile"], width)
     n_full, rem = divmod(width, ftile)
     jloop = lane_loop(cuda, config.get("vectorize", False))
+    kloop = T.vectorized if vec > 1 else T.serial
     rows = None if transform else sparse_rows(cuda, config)  # spmm_matmul blocks rows itself
 
     def source(indices, e):
@@ -85,116 +97,273 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             return x[src, f]
         return x[src, f] * w[e, 0 if heads == 1 else f // per_head]
 
-    def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg):
-        """Work-unit bodies ``(unit, lane, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a tile]``
-        (with a fifth parameter, the tile), or (grouped) ``[segment, combine]``, or
-        (bucketed) ``[segment of bucket 0, ..., of the last bucket, combine]``. ``seg`` is None or
+    def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg, cols):
+        """Work-unit bodies ``(unit, lane, mask, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a
+        tile]`` (with a sixth parameter, the tile), or (grouped) ``[segment, combine]``, or
+        (bucketed) ``[segment of bucket 0, ..., of the last bucket, combine]``, or (column-partitioned)
+        ``[row's edges in partition 0, ..., in the last partition]``. ``seg`` is None or
         ``(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr)`` (the last two None
-        without buckets)."""
-        def feature(j, lane, f0):
-            return f0 + j * lanes + lane
+        without buckets); ``cols`` is None or ``(part_ptr, part_src, part_edge)``.
+
+        A unit's ``lanes`` threads are ``edge_lanes`` edge groups (``lane // feat_lanes``) of
+        ``feat_lanes`` threads; a thread holds ``vec`` consecutive features of each of its items
+        (item ``j`` of lane ``l``: vector ``j * feat_lanes + l % feat_lanes`` of the tile), and the edge
+        groups' partial results are combined by warp shuffles (``mask``: the unit's lanes in the warp).
+        """
+        def feature(j, k, lane, f0):
+            return f0 + (j * feat_lanes + lane % feat_lanes) * vec + k
+
+        def items(extent):
+            return ceildiv(extent, feat_lanes * vec)
+
+        def inside(j, lane, extent):
+            return lane_guard(feat_lanes, j, lane % feat_lanes, extent // vec)
+
+        def owner(lane):
+            """Whether the thread stores: edge group 0 (all threads hold the combined values)."""
+            return True if edge_lanes == 1 else lane < feat_lanes
 
         @T.macro
         def init(acc, extent):
-            for j in jloop(ceildiv(extent, lanes)):
-                acc[j] = red.init(dtype)
+            for j in jloop(items(extent)):
+                for k in kloop(vec):
+                    acc[j * vec + k] = red.init(dtype)
 
         @T.macro
-        def add_edge(acc, lane, f0, extent, e):
-            src = source(b_indices, e)
-            for j in jloop(ceildiv(extent, lanes)):
-                if lane_guard(lanes, j, lane, extent):
-                    acc[j] = red.combine(acc[j], message(b_x, b_w, e, src, feature(j, lane, f0)))
+        def add_edge_scalars(acc, lane, f0, extent, src, edge):
+            for j in jloop(items(extent)):
+                if inside(j, lane, extent):
+                    for k in kloop(vec):
+                        acc[j * vec + k] = red.combine(acc[j * vec + k],
+                                                       message(b_x, b_w, edge, src, feature(j, k, lane, f0)))
 
-        def accumulate(width):
-            """Macro folding edges ``[e_begin, e_end)`` into ``acc``: a data-dependent loop, or for an
-            ELL bucket of at most ``width`` edges a fixed, unrolled one."""
-            if width is None or width > UNROLL_WIDTH:
+        @T.macro
+        def add_edge_vectors(acc, lane, f0, extent, src, edge):
+            # each vector loaded whole, then combined element by element: TVM lowers a vector Select
+            # (max's combine) to scalar branches, which would split the load too
+            got = T.alloc_buffer((vec,), dtype, scope="local")
+            for j in jloop(items(extent)):
+                if inside(j, lane, extent):
+                    for k in kloop(vec):
+                        got[k] = message(b_x, b_w, edge, src, feature(j, k, lane, f0))
+                    for k in T.unroll(vec):
+                        acc[j * vec + k] = red.combine(acc[j * vec + k], got[k])
+
+        add_edge = add_edge_vectors if vec > 1 else add_edge_scalars
+
+        @T.macro
+        def combine_lanes(acc, mask, extent):
+            # butterfly over the edge groups: every thread ends with the sum (max) over all of them
+            other = T.alloc_buffer((1,), dtype, scope="local")
+            for s in T.unroll(edge_lanes.bit_length() - 1):
+                for j in T.unroll(items(extent) * vec):
+                    other[0] = T.tvm_warp_shuffle_xor(mask, acc[j], feat_lanes << s, lanes, 32)
+                    acc[j] = red.combine(acc[j], other[0])
+
+        def edge_walk(width, source_at, edge_at, positional=False):
+            """Macro ``(acc, lane, mask, f0, extent, e_begin, e_end)`` folding positions
+            ``[e_begin, e_end)`` into ``acc`` (position ``e``: source ``source_at(e)``, edge value of
+            ``edge_at(e)``): a data-dependent loop, or for an ELL bucket of at most ``width`` edges a
+            fixed, unrolled one; with edge groups, group ``g`` takes positions ``g, g + edge_lanes, ...``;
+            with staging, each chunk of ``lanes`` positions is loaded once, coalesced, into the lanes'
+            registers and handed round by shuffles (GE-SpMM's row caching); ``positional``: the edge of
+            position ``e`` is ``e`` (nothing to stage but sources)."""
+            @T.macro
+            def add_at(acc, lane, f0, extent, e):
+                src = source_at(e)
+                add_edge(acc, lane, f0, extent, src, edge_at(e))
+
+            if width is not None and width <= UNROLL_WIDTH:
                 @T.macro
-                def walk(acc, lane, f0, extent, e_begin, e_end):
-                    init(acc, extent)
+                def walk_fixed(acc, lane, mask, f0, extent, e_begin, e_end):
+                    for i in T.unroll(ceildiv(width, edge_lanes)):
+                        if e_begin + lane // feat_lanes + i * edge_lanes < e_end:
+                            add_at(acc, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
+                    combine_lanes(acc, mask, extent)
+
+                return walk_fixed
+            if stage:
+                @T.macro
+                def walk_staged(acc, lane, mask, f0, extent, e_begin, e_end):
+                    held = T.alloc_buffer((2,), idx, scope="local")  # this lane's source and edge position
+                    for c in range((e_end - e_begin + lanes - 1) // lanes):
+                        held[0] = T.Cast(idx, 0)
+                        held[1] = T.Cast(idx, 0)
+                        if e_begin + c * lanes + lane < e_end:
+                            held[0] = source_at(e_begin + c * lanes + lane)
+                            if not positional:
+                                held[1] = edge_at(e_begin + c * lanes + lane)
+                        for i in range(T.min(lanes, e_end - e_begin - c * lanes)):
+                            src = T.tvm_warp_shuffle(mask, held[0], i, lanes, 32)
+                            if positional:
+                                add_edge(acc, lane, f0, extent, src, e_begin + c * lanes + i)
+                            else:
+                                edge = T.tvm_warp_shuffle(mask, held[1], i, lanes, 32)
+                                add_edge(acc, lane, f0, extent, src, edge)
+
+                return walk_staged
+            if edge_lanes == 1:
+                @T.macro
+                def walk(acc, lane, mask, f0, extent, e_begin, e_end):
                     for e in range(e_begin, e_end):
-                        add_edge(acc, lane, f0, extent, e)
+                        add_at(acc, lane, f0, extent, e)
 
                 return walk
 
             @T.macro
-            def walk_fixed(acc, lane, f0, extent, e_begin, e_end):
-                init(acc, extent)
-                for k in T.unroll(width):
-                    if e_begin + k < e_end:
-                        add_edge(acc, lane, f0, extent, e_begin + k)
+            def walk_split(acc, lane, mask, f0, extent, e_begin, e_end):
+                for i in range((e_end - e_begin + edge_lanes - 1 - lane // feat_lanes) // edge_lanes):
+                    add_at(acc, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
+                combine_lanes(acc, mask, extent)
 
-            return walk_fixed
+            return walk_split
+
+        def accumulate(width):
+            """``edge_walk`` over the adjacency's own edge order."""
+            return edge_walk(width, lambda e: source(b_indices, e), lambda e: e, positional=True)
+
+        def finished(acc, j, k, v, lane, f0):
+            value = red.finish(acc[j * vec + k], b_indptr[v + 1] - b_indptr[v], dtype)
+            return finish(value, v, feature(j, k, lane, f0))
 
         @T.macro
-        def store_into(acc, dest, r, v, lane, f0, extent):
+        def store_scalars(acc, dest, r, v, lane, f0, extent):
             # row v's finished values (reduction finish, epilogue) -> row r of dest
-            for j in jloop(ceildiv(extent, lanes)):
-                if lane_guard(lanes, j, lane, extent):
-                    dest[r, feature(j, lane, f0)] = finish(
-                        red.finish(acc[j], b_indptr[v + 1] - b_indptr[v], dtype), v, feature(j, lane, f0))
+            if owner(lane):
+                for j in jloop(items(extent)):
+                    if inside(j, lane, extent):
+                        for k in kloop(vec):
+                            dest[r, feature(j, k, lane, f0)] = finished(acc, j, k, v, lane, f0)
+
+        @T.macro
+        def store_vectors(acc, dest, r, v, lane, f0, extent):
+            # finished one element at a time (TVM's CUDA codegen mistypes a vector Select on a scalar
+            # condition), stored a vector at a time
+            done = T.alloc_buffer((vec,), dtype, scope="local")
+            if owner(lane):
+                for j in jloop(items(extent)):
+                    if inside(j, lane, extent):
+                        for k in T.unroll(vec):
+                            done[k] = finished(acc, j, k, v, lane, f0)
+                        for k in kloop(vec):
+                            dest[r, feature(j, k, lane, f0)] = done[k]
+
+        store_into = store_vectors if vec > 1 else store_scalars
 
         @T.macro
         def store(acc, v, lane, f0, extent):
             store_into(acc, b_out, v, v, lane, f0, extent)
 
+        @T.macro
+        def keep(acc, dest, r, lane, f0, extent):
+            # raw accumulator -> row r of dest (a split row's partial, a partition's running value)
+            if owner(lane):
+                for j in jloop(items(extent)):
+                    if inside(j, lane, extent):
+                        for k in kloop(vec):
+                            dest[r, feature(j, k, lane, f0)] = acc[j * vec + k]
+
+        @T.macro
+        def fold(acc, src, r, lane, f0, extent):
+            # acc combined with row r of src (the raw partials of a split row)
+            for j in jloop(items(extent)):
+                if inside(j, lane, extent):
+                    for k in kloop(vec):
+                        acc[j * vec + k] = red.combine(acc[j * vec + k], src[r, feature(j, k, lane, f0)])
+
+        def local(extent):
+            return T.alloc_buffer((items(extent) * vec,), dtype, scope="local")
+
         walk_rows = accumulate(None)
 
         @T.macro
-        def row_unit(v, lane, f0, extent):
-            acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
-            walk_rows(acc, lane, f0, extent, b_indptr[v], b_indptr[v + 1])
+        def row_unit(v, lane, mask, f0, extent):
+            acc = local(extent)
+            init(acc, extent)
+            walk_rows(acc, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
             store(acc, v, lane, f0, extent)
 
         @T.macro
-        def tile_unit(v, lane, f0, extent, tile):
+        def tile_unit(v, lane, mask, f0, extent, tile):
             # spmm_matmul: row v aggregated into its row of an on-chip tile of tile_rows rows
-            acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
-            walk_rows(acc, lane, f0, extent, b_indptr[v], b_indptr[v + 1])
+            acc = local(extent)
+            init(acc, extent)
+            walk_rows(acc, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
             store_into(acc, tile, v % tile_rows, v, lane, f0, extent)
+
+
+        def column_units(part_ptr, part_src, part_edge):
+            """One unit per column partition: row ``v``'s edges from that source range, carried between
+            partitions as the raw accumulator in ``out``, finished by the last one."""
+            walk = edge_walk(None, lambda e: part_src[e], lambda e: part_edge[e])
+            n_dst = b_indptr.shape[0] - 1
+
+            @T.macro
+            def resume(acc, v, lane, f0, extent):
+                # a later partition goes on from the running value in out (edge group 0 only: the groups' sum)
+                init(acc, extent)
+                if owner(lane):
+                    fold(acc, b_out, v, lane, f0, extent)
+
+            def partition_unit(p):
+                @T.macro
+                def unit(v, lane, mask, f0, extent):
+                    acc = local(extent)
+                    if p == 0:
+                        init(acc, extent)
+                    else:
+                        resume(acc, v, lane, f0, extent)
+                    walk(acc, lane, mask, f0, extent, part_ptr[p * n_dst + v], part_ptr[p * n_dst + v + 1])
+                    if p == n_parts - 1:
+                        store(acc, v, lane, f0, extent)
+                    else:
+                        keep(acc, b_out, v, lane, f0, extent)
+
+                return unit
+
+            return [partition_unit(p) for p in range(n_parts)]
+
+        def segment_units(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr):
+            def segment_unit(segment_of, width):
+                """Phase 1 over segments ``segment_of(i)``: a whole row is finished at once, a split row's
+                segments leave partials for the combine."""
+                walk = accumulate(width)
+
+                @T.macro
+                def unit(i, lane, mask, f0, extent):
+                    acc = local(extent)
+                    s = segment_of(i)
+                    v = seg_row[s]
+                    init(acc, extent)
+                    walk(acc, lane, mask, f0, extent, seg_ptr[s], seg_ptr[s + 1])
+                    if row_seg[v + 1] - row_seg[v] == 1:
+                        store(acc, v, lane, f0, extent)
+                    else:
+                        keep(acc, partial, s, lane, f0, extent)
+
+                return unit
+
+            @T.macro
+            def combine_unit(k, lane, mask, f0, extent):
+                acc = local(extent)
+                v = split_rows[k]
+                init(acc, extent)
+                for s in range(row_seg[v], row_seg[v + 1]):
+                    fold(acc, partial, s, lane, f0, extent)
+                store(acc, v, lane, f0, extent)
+
+            if order is None:
+                return [segment_unit(lambda i: i, None), combine_unit]
+            return [*(segment_unit(lambda i, b=b: order[bucket_ptr[b] + i], 1 << b) for b in range(n_buckets)),
+                    combine_unit]
 
         if transform:
             return [tile_unit]
+        if cols is not None:
+            return column_units(*cols)
         if seg is None:
             return [row_unit]
-        seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr = seg
-
-        def segment_unit(segment_of, width):
-            """Phase 1 over segments ``segment_of(i)``: a whole row is finished at once, a split row's
-            segments leave partials for the combine."""
-            walk = accumulate(width)
-
-            @T.macro
-            def unit(i, lane, f0, extent):
-                acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
-                s = segment_of(i)
-                v = seg_row[s]
-                walk(acc, lane, f0, extent, seg_ptr[s], seg_ptr[s + 1])
-                if row_seg[v + 1] - row_seg[v] == 1:
-                    store(acc, v, lane, f0, extent)
-                else:
-                    for j in jloop(ceildiv(extent, lanes)):
-                        if lane_guard(lanes, j, lane, extent):
-                            partial[s, feature(j, lane, f0)] = acc[j]
-
-            return unit
-
-        @T.macro
-        def combine_unit(k, lane, f0, extent):
-            acc = T.alloc_buffer((ceildiv(extent, lanes),), dtype, scope="local")
-            v = split_rows[k]
-            init(acc, extent)
-            for s in range(row_seg[v], row_seg[v + 1]):
-                for j in jloop(ceildiv(extent, lanes)):
-                    if lane_guard(lanes, j, lane, extent):
-                        acc[j] = red.combine(acc[j], partial[s, feature(j, lane, f0)])
-            store(acc, v, lane, f0, extent)
-
-        if order is None:
-            return [segment_unit(lambda i: i, None), combine_unit]
-        return [*(segment_unit(lambda i, b=b: order[bucket_ptr[b] + i], 1 << b) for b in range(n_buckets)),
-                combine_unit]
+        return segment_units(*seg)
 
     def transform_launch(indptr, weight, out, tile_unit):
         """spmm_matmul: blocks of ``tile_rows`` rows; each row aggregated into an on-chip tile (CUDA
@@ -202,11 +371,11 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         out_tiles = ceildiv(out_width, lanes)
 
         @T.macro
-        def aggregate_row(v, lane, tile):
+        def aggregate_row(v, lane, mask, tile):
             for ft in range(n_full):
-                tile_unit(v, lane, ft * ftile, ftile, tile)
+                tile_unit(v, lane, mask, ft * ftile, ftile, tile)
             if rem > 0:
-                tile_unit(v, lane, n_full * ftile, rem, tile)
+                tile_unit(v, lane, mask, n_full * ftile, rem, tile)
 
         @T.macro
         def transform_row(v, lane, tile):
@@ -231,7 +400,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         for tx in T.thread_binding(lanes, thread="threadIdx.x"):
                             tile = T.alloc_buffer((tile_rows, width), dtype, scope="shared")
                             if bx * tile_rows + ty < n:
-                                aggregate_row(bx * tile_rows + ty, tx, tile)
+                                aggregate_row(bx * tile_rows + ty, tx, row_mask(ty, lanes), tile)
                             if bx * tile_rows + ty < n:  # TVM puts the block's barrier before this
                                 transform_row(bx * tile_rows + ty, tx, tile)
 
@@ -244,7 +413,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 tile = T.alloc_buffer((tile_rows, width), dtype)
                 for r in T.serial(tile_rows):
                     if blk * tile_rows + r < n:
-                        aggregate_row(blk * tile_rows + r, 0, tile)
+                        aggregate_row(blk * tile_rows + r, 0, NO_MASK, tile)
                 for r in T.serial(tile_rows):
                     if blk * tile_rows + r < n:
                         transform_row(blk * tile_rows + r, 0, tile)
@@ -254,13 +423,15 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     def tiled(unit):
         return feature_tiles(unit, width, config["feat_tile"])
 
-    group, bucketed = layout(config)
+    group, bucketed, n_parts = layout(spec, config)
     grouped = group > 0
     n_buckets = bucket_count(group) if bucketed else 0
     seg_layout = [("seg_ptr", ("n_seg + 1",), idx), ("seg_row", ("n_seg",), idx), ("row_seg", ("n + 1",), idx),
                   ("split_rows", ("n_split",), idx)] if grouped else []
     bucket_layout = [("order", ("n_seg",), idx), ("bucket_ptr", (n_buckets + 1,), idx)] if bucketed else []
-    adj_layout = seg_layout + bucket_layout
+    col_layout = [("part_ptr", (f"n * {n_parts} + 1",), idx), ("part_src", ("nnz",), idx),
+                  ("part_edge", ("nnz",), idx)] if n_parts else []
+    adj_layout = seg_layout + bucket_layout + col_layout
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx), *adj_layout,
                ("x", ("n_src" if gather else "nnz", width), dtype),
                *([("w", ("nnz", heads), dtype)] if weighted else []),
@@ -277,10 +448,26 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)])
 
         if transform:
-            (tile_unit,) = make_units(indptr, indices, x, w, out, finish, None)
+            (tile_unit,) = make_units(indptr, indices, x, w, out, finish, None, None)
             return transform_launch(indptr, rest[-2], out, tile_unit)
+        if n_parts:
+            def one_pass(unit):
+                @T.macro
+                def step(a, b, c):
+                    rows(indptr.shape[0] - 1, work(indices.shape[0], width), tiled(unit))
+
+                return step
+
+            passes = sequence([one_pass(u) for u in make_units(indptr, indices, x, w, out, finish, None,
+                                                                  layout_buffers)])
+
+            @T.macro
+            def run_partitions():
+                passes(0, 0, 0)
+
+            return run_partitions
         if not grouped:
-            (row_unit,) = make_units(indptr, indices, x, w, out, finish, None)
+            (row_unit,) = make_units(indptr, indices, x, w, out, finish, None, None)
 
             @T.macro
             def run():
@@ -291,7 +478,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         seg_ptr, seg_row, row_seg, split_rows, *buckets = layout_buffers
         order, bucket_ptr = buckets if bucketed else (None, None)
         *segment_units, combine_unit = make_units(
-            indptr, indices, x, w, out, finish, (seg_ptr, seg_row, row_seg, split_rows, rest[-1], order, bucket_ptr))
+            indptr, indices, x, w, out, finish, (seg_ptr, seg_row, row_seg, split_rows, rest[-1], order, bucket_ptr),
+            None)
         edges = work(indices.shape[0], width)
         if bucketed:
             segments_pass = bucket_units(cuda, config)(bucket_ptr, seg_row.shape[0], edges,

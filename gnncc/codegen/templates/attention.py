@@ -90,7 +90,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 acc[j] = T.Select(stat[1] == T.float32(0), T.float32(0), acc[j] / stat[1])
 
         @T.macro
-        def tile_body(v, lane, f0, extent):
+        def tile_body(v, lane, mask, f0, extent):
             acc = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope="local")
             total = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope="local")
             for j in jloop(ceildiv(extent, lanes)):

@@ -62,11 +62,24 @@ def size_var(index_dtype: str) -> Callable[[], Any]:
 CPU_ROWS_PER_TASK = 64
 
 
+# The lane mask of a CPU "warp" (one thread, no shuffles).
+NO_MASK = tvm.tirx.const(0, "uint32")
+
+
+def row_mask(ty, lanes: int):
+    """The warp lanes of row slot ``ty`` of ``lanes`` threads (threadIdx.x fastest): the mask its warp
+    shuffles name. Exact, unlike ``__activemask()``, which does not promise the row's lanes have
+    reconverged."""
+    if lanes >= 32:
+        return tvm.tirx.const(0xFFFFFFFF, "uint32")
+    return tvm.tirx.const((1 << lanes) - 1, "uint32") << T.Cast("uint32", (ty * lanes) % 32)
+
+
 def sparse_rows(cuda: bool, config: dict[str, Any]):
-    """Skeleton over CSR destination rows: ``rows(n, work, body)`` calls ``body(v, lane, lanes)``.
+    """Skeleton over CSR destination rows: ``rows(n, work, body)`` calls ``body(v, lane, mask)``.
 
     On CUDA a block runs ``rows_per_block`` rows (threadIdx.y), each shared by ``lanes`` threads
-    (threadIdx.x) that split the row's features. On CPU rows go to the thread pool, ``lanes=1``,
+    (threadIdx.x; ``mask`` their lanes in the warp, see ``row_mask``). On CPU rows go to the thread pool, ``lanes=1``,
     unless ``work`` (edges x features, known at run time) is under ``serial_below``, where waking
     the pool costs more than it saves.
     """
@@ -79,7 +92,7 @@ def sparse_rows(cuda: bool, config: dict[str, Any]):
                 for ty in T.thread_binding(rpb, thread="threadIdx.y"):
                     for tx in T.thread_binding(lanes, thread="threadIdx.x"):
                         if bx * rpb + ty < r_n:
-                            r_body(bx * rpb + ty, tx, lanes)
+                            r_body(bx * rpb + ty, tx, row_mask(ty, lanes))
 
         return rows
     grain = config["serial_below"] if config["parallel"] else -1
@@ -90,7 +103,7 @@ def sparse_rows(cuda: bool, config: dict[str, Any]):
         for c in T.parallel((r_n + chunk - 1) // chunk):
             for i in T.serial(chunk):
                 if c * chunk + i < r_n:
-                    r_body(c * chunk + i, 0, 1)
+                    r_body(c * chunk + i, 0, NO_MASK)
 
     @T.macro
     def rows(r_n, r_work, r_body):
@@ -98,22 +111,22 @@ def sparse_rows(cuda: bool, config: dict[str, Any]):
             parallel_rows(r_n, r_body)
         elif grain < 0:
             for v in T.serial(r_n):
-                r_body(v, 0, 1)
+                r_body(v, 0, NO_MASK)
         elif r_work >= T.int64(grain):
             parallel_rows(r_n, r_body)
         else:
             for v in T.serial(r_n):
-                r_body(v, 0, 1)
+                r_body(v, 0, NO_MASK)
 
     return rows
 
 
-def _sequence(steps: Sequence[Any]) -> Any:
+def sequence(steps: Sequence[Any]) -> Any:
     """One macro ``(a, b, c)`` running ``steps`` (macros of the same three parameters) in order."""
     head, *rest = steps
     if not rest:
         return head
-    tail = _sequence(rest)
+    tail = sequence(rest)
 
     @T.macro
     def both(a, b, c):
@@ -125,7 +138,7 @@ def _sequence(steps: Sequence[Any]) -> Any:
 
 def bucket_units(cuda: bool, config: dict[str, Any]):
     """Skeleton over work units stored bucket by bucket (ELL buckets of a degree-bucketed layout):
-    ``run(bucket_ptr, total, work, bodies)`` is a macro calling ``bodies[b](i, lane, lanes)`` for the
+    ``run(bucket_ptr, total, work, bodies)`` is a macro calling ``bodies[b](i, lane, mask)`` for the
     ``i``-th unit of bucket ``b`` (bucket ``b`` holds units ``bucket_ptr[b]:bucket_ptr[b+1]`` of ``total``).
 
     CUDA: all buckets in one launch; blocks are dealt to the buckets in order, each bucket starting on a
@@ -144,7 +157,7 @@ def bucket_units(cuda: bool, config: dict[str, Any]):
 
                 return step
 
-            everything = _sequence([on_cpu(body, count) for body, count in zip(bodies, counts)])
+            everything = sequence([on_cpu(body, count) for body, count in zip(bodies, counts)])
 
             @T.macro
             def run_cpu():
@@ -162,11 +175,11 @@ def bucket_units(cuda: bool, config: dict[str, Any]):
                 if bx >= first:
                     if bx < last:
                         if (bx - first) * rpb + ty < count:
-                            body((bx - first) * rpb + ty, tx, lanes)
+                            body((bx - first) * rpb + ty, tx, row_mask(ty, lanes))
 
             return step
 
-        dispatch = _sequence([on_gpu(body, count, starts[b], starts[b + 1])
+        dispatch = sequence([on_gpu(body, count, starts[b], starts[b + 1])
                               for b, (body, count) in enumerate(zip(bodies, counts))])
 
         @T.macro
@@ -183,17 +196,17 @@ def bucket_units(cuda: bool, config: dict[str, Any]):
 
 
 def feature_tiles(unit: Any, width: int, feat_tile: int) -> Any:
-    """``body(i, lane, lanes)`` calling the macro ``unit(i, lane, f0, extent)`` for each tile of at most
+    """``body(i, lane, mask)`` calling the macro ``unit(i, lane, mask, f0, extent)`` for each tile of at most
     ``feat_tile`` of ``width`` features (a shorter last one): one pass over a row's edges per tile."""
     tile = min(feat_tile, width)
     n_full, rem = divmod(width, tile)
 
     @T.macro
-    def body(i, lane, t_lanes):
+    def body(i, lane, mask):
         for ft in range(n_full):
-            unit(i, lane, ft * tile, tile)
+            unit(i, lane, mask, ft * tile, tile)
         if rem > 0:
-            unit(i, lane, n_full * tile, rem)
+            unit(i, lane, mask, n_full * tile, rem)
 
     return body
 

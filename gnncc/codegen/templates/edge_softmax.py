@@ -29,7 +29,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
     def make_body(b_indptr, b_s, b_out):
         @T.macro
-        def body(v, lane, t_lanes):
+        def body(v, lane, mask):
             for j in T.serial(ceildiv(heads, lanes)):
                 if lane_guard(lanes, j, lane, heads):
                     h = j * lanes + lane

@@ -71,7 +71,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                     store(e, src, v, f0 + j * lanes + lane)
 
         @T.macro
-        def body(v, lane, t_lanes):
+        def body(v, lane, mask):
             for e in range(b_indptr[v], b_indptr[v + 1]):
                 src = b_indices[e]
                 for ft in range(n_full):

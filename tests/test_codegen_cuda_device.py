@@ -1,0 +1,83 @@
+"""Kernels run on a CUDA device against the interpreter: every point next to the default of every
+sparse family's CUDA space, and combinations of the SpMM techniques (skipped without a GPU).
+
+nvcc compiles all of these on every machine (``test_codegen_cuda``); only here are their results
+checked, so run this file first on a machine with a GPU: ``python -m pytest -m cuda``.
+"""
+
+import pytest
+import torch
+
+from gnncc.codegen import Target
+from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
+from gnncc.errors import CodegenError
+from gnncc.ir.ops import REDUCE_KINDS
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+CUDA = Target("cuda", "sm_90")
+GRAPHS = edge_case_graphs(torch.int32)
+SPMM = {
+    "plain": [("adj", ()), ("src", (64,))],
+    "weighted": [("adj", ()), ("src", (64,)), ("nnz", ())],
+    "heads": [("adj", ()), ("src", (2, 36)), ("nnz", (2,))],
+}
+COMBINATIONS = [
+    {"vec": 4, "lanes": 16, "feat_tile": 64},
+    {"vec": 4, "lanes": 8, "edge_lanes": 4, "rows_per_block": 8, "feat_tile": 32},
+    {"edge_lanes": 32, "lanes": 32, "feat_tile": 32},
+    {"stage": True, "lanes": 16, "vec": 2, "feat_tile": 64},
+    {"stage": True, "col_parts": 4},
+    {"col_parts": 8, "edge_lanes": 4, "vec": 4, "lanes": 16, "feat_tile": 64},
+    {"group": 32, "buckets": True, "edge_lanes": 2, "vec": 4, "lanes": 8, "feat_tile": 32},
+    {"group": 64, "buckets": True, "stage": True, "lanes": 32, "feat_tile": 64},
+]
+
+
+@pytest.mark.parametrize("config", neighbour_configs("spmm", "cuda") + COMBINATIONS, ids=str)
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_spmm_space_on_device(config, graph):
+    adj = GRAPHS[graph]
+    for reduce in REDUCE_KINDS:
+        for shapes in SPMM.values():
+            check_node(*sparse_node("spmm", adj, shapes, reduce=reduce), config, CUDA)
+        check_node(*sparse_node("scatter", adj, [("nnz", (12,)), ("adj", ())], reduce=reduce), config, CUDA)
+
+
+@pytest.mark.parametrize("family,shapes,attrs", [
+    ("sddmm", [("adj", ()), ("src", (4, 8)), ("dst", (4, 8))], {"op": "dot"}),
+    ("gather", [("dst", (33,)), ("adj", ())], {"end": "dst"}),
+    ("edge_softmax", [("adj", ()), ("nnz", (3,))], {}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_edge_families_on_device(family, shapes, attrs):
+    for config in [None, *neighbour_configs(family, "cuda")]:
+        for adj in GRAPHS.values():
+            check_node(*sparse_node(family, adj, shapes, **attrs), config, CUDA)
+
+
+@pytest.mark.parametrize("config", [None, *neighbour_configs("spmm_matmul", "cuda")], ids=str)
+def test_spmm_matmul_on_device(config):
+    for adj in GRAPHS.values():
+        check_node(*spmm_matmul_node(adj, 70, 19, reduce="mean", epilogue=("add[feat]", "relu"), tile_rows=8),
+                   config, CUDA)
+
+
+def test_misaligned_views_are_copied_or_refused():
+    """16-byte vector accesses need aligned rows: a kernel called on a view at an odd offset copies it
+    (``Kernel.__call__``) or, bound directly, says what to do."""
+    from gnncc.codegen import build_kernel
+
+    adj = GRAPHS["random"]
+    node, (a, x) = sparse_node("spmm", adj, [("adj", ()), ("src", (64,))], reduce="sum")
+    kernel = build_kernel(node, CUDA, {"vec": 4, "lanes": 16, "feat_tile": 64}, index_dtype="int32")
+    base = torch.empty(x.numel() + 1, device="cuda")
+    shifted = base[1:].view_as(x)
+    shifted.copy_(x.cuda())
+    out = torch.empty(adj.num_dst, 64, device="cuda")
+    kernel([a.to("cuda"), shifted], out)
+    check = torch.zeros_like(out)
+    kernel([a.to("cuda"), x.cuda()], check)
+    torch.testing.assert_close(out, check)
+    with pytest.raises(CodegenError, match="16-byte boundary"):
+        kernel.bind([a.to("cuda"), shifted], out)
