@@ -66,17 +66,6 @@ def test_neighbour_grouping(index_dtype, group, buckets, graph):
         check_node(*sparse_node("scatter", adj, [("nnz", (2, 3)), ("adj", ())], reduce=reduce), config)
 
 
-def test_neighbour_grouping_with_epilogue():
-    adj = GRAPHS[torch.int32]["hub"]
-    node, operands = sparse_node("spmm", adj, [("adj", ()), ("src", (20,)), ("nnz", ())], reduce="mean")
-    b = Builder()
-    a, x, w = b.const("A", adj), b.input("x", node.inputs[1].type), b.input("w", node.inputs[2].type)
-    bias = b.input("bias", TensorType((1, 20), "float32"))
-    fused = b.emit("fused_spmm", [a, x, w, bias], reduce="mean", weighted=True,
-                   epilogue=("add[feat]", "relu")).node
-    check_node(fused, [*operands, torch.randn(1, 20)], {"group": 8})
-
-
 @pytest.mark.parametrize(("index_dtype", "parts"), [(torch.int32, 2), (torch.int32, 8), (torch.int64, 4)])
 @pytest.mark.parametrize("graph", sorted(GRAPHS[torch.int32]))
 def test_column_partitions(index_dtype, parts, graph):
@@ -91,15 +80,21 @@ def test_column_partitions(index_dtype, parts, graph):
         check_node(*sparse_node("scatter", adj, [("nnz", (2, 3)), ("adj", ())], reduce=reduce), config)
 
 
-def test_column_partitions_with_epilogue():
+@pytest.mark.parametrize(("config", "reduce", "kind"), [
+    ({"group": 8}, "mean", "feat"),  # split rows finished by the combine pass
+    ({"col_parts": 4}, "max", "node"),  # finished by the last partition, after the output held partials
+], ids=str)
+def test_layouts_with_epilogue(config, reduce, kind):
+    """A fused epilogue (an operand, then relu) applied once, to the finished row, whatever the layout."""
     adj = GRAPHS[torch.int32]["hub"]
-    node, operands = sparse_node("spmm", adj, [("adj", ()), ("src", (20,)), ("nnz", ())], reduce="max")
+    node, operands = sparse_node("spmm", adj, [("adj", ()), ("src", (20,)), ("nnz", ())], reduce=reduce)
     b = Builder()
     a, x, w = b.const("A", adj), b.input("x", node.inputs[1].type), b.input("w", node.inputs[2].type)
-    residual = b.input("r", TensorType((adj.num_dst, 20), "float32"))
-    fused = b.emit("fused_spmm", [a, x, w, residual], reduce="max", weighted=True,
-                   epilogue=("add[node]", "relu")).node
-    check_node(fused, [*operands, torch.randn(adj.num_dst, 20)], {"col_parts": 4})
+    shape = (1, 20) if kind == "feat" else (adj.num_dst, 20)
+    extra = b.input("e", TensorType(shape, "float32"))
+    fused = b.emit("fused_spmm", [a, x, w, extra], reduce=reduce, weighted=True,
+                   epilogue=(f"add[{kind}]", "relu")).node
+    check_node(fused, [*operands, torch.randn(shape)], config)
 
 
 def test_column_parts_layout():
