@@ -47,8 +47,8 @@ def _pad(n: int) -> int:
 def const_tensors(constants: Mapping[str, ConstData]) -> Iterator[tuple[str, torch.Tensor]]:
     """Every tensor behind ``constants``: an adjacency is its ``indptr`` and ``indices``, then the
     derived layouts computed for it (``name/seg<G>/<part>``, ``name/ell<G>/<part>``, ``name/col<P>/<part>``:
-    read by the C++ plan; the
-    Python loader rebuilds them from the validated CSR instead of trusting the file)."""
+    read by the C++ plan; the Python loader rebuilds them from the validated CSR instead of trusting
+    the file)."""
     for name, data in constants.items():
         if isinstance(data, Adjacency):
             yield f"{name}/indptr", data.indptr
