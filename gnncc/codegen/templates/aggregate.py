@@ -152,13 +152,19 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         add_edge = add_edge_vectors if vec > 1 else add_edge_scalars
 
         @T.macro
-        def combine_lanes(acc, mask, extent):
-            # butterfly over the edge groups: every thread ends with the sum (max) over all of them
+        def butterfly(acc, mask, extent):
+            # over the edge groups: every thread ends with the sum (max) over all of them
             other = T.alloc_buffer((1,), dtype, scope="local")
             for s in T.unroll(edge_lanes.bit_length() - 1):
                 for j in T.unroll(items(extent) * vec):
                     other[0] = T.tvm_warp_shuffle_xor(mask, acc[j], feat_lanes << s, lanes, 32)
                     acc[j] = red.combine(acc[j], other[0])
+
+        @T.macro
+        def one_group(acc, mask, extent):
+            T.evaluate(0)  # a single edge group holds the whole result already
+
+        combine_lanes = butterfly if edge_lanes > 1 else one_group
 
         def edge_walk(width, source_at, edge_at, positional=False):
             """Macro ``(acc, lane, mask, f0, extent, e_begin, e_end)`` folding positions
