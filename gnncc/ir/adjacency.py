@@ -120,9 +120,9 @@ class Adjacency:
         return Adjacency(indptr.to(itype), src[order].to(itype).contiguous(), num_src, num_dst)
 
     def dst_ids(self) -> torch.Tensor:
-        """Destination of every edge, in edge order (int64)."""
+        """Destination of every edge, in edge order (int64, on the adjacency's device)."""
         counts = (self.indptr[1:] - self.indptr[:-1]).to(torch.int64)
-        return torch.repeat_interleave(torch.arange(self.num_dst, dtype=torch.int64), counts)
+        return torch.repeat_interleave(torch.arange(self.num_dst, dtype=torch.int64, device=counts.device), counts)
 
     def src_ids(self) -> torch.Tensor:
         return self.indices.to(torch.int64)
@@ -208,9 +208,7 @@ def _segment_buckets(seg: RowSegments, count: int) -> SegmentBuckets:
 
 def _column_parts(adj: Adjacency, parts: int) -> ColumnParts:
     itype, device = adj.indptr.dtype, adj.indptr.device
-    src = adj.indices.to(torch.int64)
-    degree = (adj.indptr[1:] - adj.indptr[:-1]).to(torch.int64)
-    dst = torch.repeat_interleave(torch.arange(adj.num_dst, device=device), degree)
+    src, dst = adj.src_ids(), adj.dst_ids()
     width = max(1, -(-adj.num_src // parts))
     key = (src // width) * adj.num_dst + dst  # partition-major, rows in order within a partition
     order = torch.sort(key, stable=True).indices
