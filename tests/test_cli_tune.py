@@ -12,14 +12,18 @@ def test_tune_op_then_resume(tmp_path, capsys):
     args = ["tune", "--op", "spmm", "--graph", "cora", "--feat", "16", "--trials", "4", "--log", str(log)]
     assert main(args) == 0
     out, err = capsys.readouterr()
-    assert "spmm_sum_ew_f16_i32" in out and "best" in err and "\r" in err
+    assert "spmm_sum_ew_f16_i32" in out and "best" in err and "\r" in err and "confirmed" in err
+    assert "confirmation round (interleaved passes, median ms)" in out
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(records) == 4 and all(r["ms"] is not None for r in records)
+    search = [r for r in records if "phase" not in r]
+    assert len(search) == 4 and all(r["ms"] is not None for r in records)
+    round_records = [r for r in records if r.get("phase") == "confirm"]  # the 4 measured configs, re-timed
+    assert len(round_records) == 4 and all(len(r["samples"]) == 3 for r in round_records)
     assert (tmp_path / "logs" / "cost_model.json").is_file()
     pytest.importorskip("matplotlib")
     assert (tmp_path / "logs" / "tune_cora_spmm.png").stat().st_size > 0
-    assert main(args + ["--no-plot"]) == 0  # resumed: everything is in the log already
-    assert len(log.read_text().splitlines()) == 4
+    assert main(args + ["--no-plot"]) == 0  # resumed: everything is in the log already, confirmed
+    assert len(log.read_text().splitlines()) == 8
 
 
 def test_tune_model_end_to_end(tmp_path, capsys):
@@ -43,3 +47,5 @@ def test_tune_help_teaches(capsys):
 def test_tune_needs_one_target(capsys):
     assert main(["tune", "--graph", "cora", "--trials", "1"]) == 1
     assert "exactly one of --model and --op" in capsys.readouterr().err
+    assert main(["tune", "--op", "spmm", "--feat", "8", "--graph", "cora", "--confirm-passes", "0"]) == 1
+    assert "--confirm-passes >= 1" in capsys.readouterr().err

@@ -7,7 +7,14 @@ import torch
 
 from gnncc.codegen.target import Target
 from gnncc.graph import Graph
-from gnncc.tune.features import HIST_BUCKETS, Featurizer, graph_features, tir_features
+from gnncc.tune.features import (
+    HIST_BUCKETS,
+    Featurizer,
+    cpu_cache_bytes,
+    graph_features,
+    memory_features,
+    tir_features,
+)
 from gnncc.tune.task import op_task
 
 CPU, CUDA = Target("cpu"), Target("cuda", "sm_90")
@@ -55,3 +62,18 @@ def test_featurizer_names_are_stable_across_configs():
         assert names is None or list(f) == names
         names = list(f)
     assert {"knob.feat_tile", "graph.avg_degree", "op.width", "tir.vector_width"} <= set(names)
+
+
+def test_memory_features_compare_the_gathered_rows_with_the_cache(tmp_path):
+    caches = [("index0", "Data", "32K"), ("index1", "Instruction", "64M"), ("index3", "Unified", "32768K")]
+    for name, kind, size in caches:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "type").write_text(kind + "\n")
+        (tmp_path / name / "size").write_text(size + "\n")
+    assert cpu_cache_bytes(tmp_path) == 32 << 20  # the instruction cache does not count
+    assert cpu_cache_bytes(tmp_path / "missing") is None
+    rows = 64 << 20  # twice the cache
+    feats = memory_features(rows, 32 << 20, {"col_parts": 4})
+    assert feats == {"mem.log_cache": 25.0, "mem.log_rows_over_cache": 1.0, "mem.log_pass_rows_over_cache": -1.0}
+    assert memory_features(rows, 32 << 20, {"feat_tile": 8})["mem.log_pass_rows_over_cache"] == 1.0
+    assert memory_features(rows, None, {}) == {}  # unknown cache: the model sees missing values

@@ -24,6 +24,11 @@ recorded and skipped. An XGBoost cost model, retrained after each batch on every
 the log (all graphs), steers the search and is saved as cost_model.json next to the log.
 Re-running resumes: configs already in the log are not measured again.
 
+Single timings on a busy machine are noisy, and the fastest of many is often a lucky one. So
+when the search is done, its best few configs and the default are timed again in
+interleaved passes (--confirm, --confirm-passes) and recorded as a confirmation round; its
+winner is the config that is used. With --time, the search leaves the round its time.
+
 gnncc.compile and gnncc bench then use the best record for the exact kernel, graph and
 device (else the cost model's pick, else the default).
 """
@@ -93,10 +98,11 @@ class ProgressBar:
         best = "-" if result.best_ms is None else f"{result.best_ms:.4f} ms"
         gain = "" if result.speedup is None else f" ({result.speedup:.2f}x vs default)"
         fails = f" failed {result.failures}" if result.failures else ""
+        stage = " confirming..." if result.phase == "confirm" else " confirmed" if result.confirmed else ""
         line = (f"[{index + 1}/{count}] {result.name[:34]:<34} [{bar}] {done:>3}/{budget} "
-                f"best {best}{gain}{fails} {time.monotonic() - self.start:5.0f}s")
-        self.stream.write("\r" + line.ljust(118))
-        if done >= budget:
+                f"best {best}{gain}{fails}{stage} {time.monotonic() - self.start:5.0f}s")
+        self.stream.write("\r" + line.ljust(130))
+        if result.phase == "done":
             self.stream.write("\n")
         self.stream.flush()
 
@@ -138,6 +144,9 @@ def run_tune(args: argparse.Namespace) -> int:
         raise GnnccError("give exactly one of --model and --op")
     if args.op is not None and args.feat is None:
         raise GnnccError("--op needs --feat (the feature width of the op)")
+    if args.confirm < 0 or args.confirm_passes < 1:
+        raise GnnccError(f"--confirm must be >= 0 and --confirm-passes >= 1, got {args.confirm} and "
+                         f"{args.confirm_passes}")
     target = resolve_target(args.target)
     data = datasets.load(args.graph, feat=args.feat)
     if args.op is not None:
@@ -152,7 +161,8 @@ def run_tune(args: argparse.Namespace) -> int:
     print(f"tuning {what} on {data.name} ({data.graph.num_nodes} nodes, {data.graph.num_edges} edges) "
           f"for {target}; log {db.path}", file=sys.stderr)
     with Measurer(builders=args.builders, build_timeout=args.build_timeout, run_timeout=args.run_timeout) as m:
-        tuner = Tuner(db, m, batch_size=args.batch, epsilon=args.epsilon, seed=args.seed, progress=ProgressBar())
+        tuner = Tuner(db, m, batch_size=args.batch, epsilon=args.epsilon, seed=args.seed, progress=ProgressBar(),
+                      confirm=args.confirm, confirm_passes=args.confirm_passes)
         results = tuner.tune(tasks, trials=trials, seconds=args.time)
     print(f"{'kernel':<36} {'trials':>6} {'failed':>6} {'default ms':>11} {'best ms':>9} {'speedup':>8}  best config")
     for r in results:
@@ -160,6 +170,11 @@ def run_tune(args: argparse.Namespace) -> int:
         gain = "-" if r.speedup is None else f"{r.speedup:.2f}x"
         print(f"{r.name:<36} {r.trials:>6} {r.failures:>6} {fmt(r.default_ms):>11} {fmt(r.best_ms):>9} "
               f"{gain:>8}  {r.best_config}")
+    for r in results:
+        if r.confirmed:
+            print(f"{r.name}: confirmation round (interleaved passes, median ms):")
+            for config, ms in r.confirmed:
+                print(f"  {ms:>10.4f}  {config}")
     if not args.no_plot:
         label = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.model or args.op).name)
         plot = Path(args.plot) if args.plot else db.path.parent / f"tune_{data.name}_{label}.png"
@@ -190,6 +205,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epsilon", type=float, default=0.2,
                    help="share of each batch picked at random instead of by the cost model (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the search")
+    p.add_argument("--confirm", type=int, default=4,
+                   help="after the search, time this many of its best configs (and the default) again, "
+                        "interleaved, and use the fastest of that round (default 4; 0: use the best single timing)")
+    p.add_argument("--confirm-passes", type=int, default=3,
+                   help="interleaved passes of the confirmation round; each config's time is its median (default 3)")
     p.add_argument("--builders", type=int, help="builder processes (default: one per core)")
     p.add_argument("--build-timeout", type=float, default=120.0, help="seconds before a build is killed")
     p.add_argument("--run-timeout", type=float, default=60.0, help="seconds before a run is killed")

@@ -1,8 +1,9 @@
 """Using tuning results at compile time: the schedule config ``gnncc.compile`` should build with.
 
 ``pick_config`` answers, in order: the best measured record for this exact kernel, graph,
-target, device and versions; else the cost model's pick (when a trained model file exists)
-among configs that were fast for the same family on other graphs; else the family default.
+target, device and versions (the latest confirmation round's winner: ``Database.ranked``);
+else the cost model's pick (when a trained model file exists) among configs that were fast
+for the same family on other graphs; else the family default.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ def best_config(node: Node, graph: Graph, target: Target, log_path: str | Path |
     """The fastest recorded config of ``node``'s kernel on ``graph`` and ``target``, or None."""
     space = load_space(node.family, target.kind)
     key = task_key(spec_of(node, index_dtype), graph, target)
-    ok = sorted((r for r in _database(log_path).for_key(key) if r.get("ms") is not None), key=lambda r: r["ms"])
-    for rec in ok:
+    for rec in _database(log_path).ranked(key):
         try:
             return space.validate(rec["config"])
         except CodegenError:  # the space changed since it was recorded
@@ -75,10 +75,8 @@ def _model_pick(node: Node, graph: Graph, target: Target, db: Database, model_pa
         return None
     space = load_space(node.family, target.kind)
     # configs that won on other graphs first, then the default and its neighbourhood
-    per_task: dict[str, list[dict]] = {}
-    for rec in db.training_set(node.family, target.kind, FEATURE_VERSION):
-        per_task.setdefault(rec["key"], []).append(rec)
-    winners = [min(recs, key=lambda r: r["ms"])["config"] for recs in per_task.values()]
+    keys = dict.fromkeys(rec["key"] for rec in db.training_set(node.family, target.kind, FEATURE_VERSION))
+    winners = [db.best(key)["config"] for key in keys]
     pool = []
     for cfg in [*winners, space.default, *space.neighbours()]:
         try:

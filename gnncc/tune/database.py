@@ -6,6 +6,13 @@ the target key, the device, and the gnncc and TVM versions. Appends take an excl
 ``flock`` and write each line with one ``write``, so concurrent tuners lose nothing; a line
 torn by a killed process is skipped with a warning when read (and the next append starts on
 a fresh line). Re-reading a log is how a tuner resumes: configs already recorded are skipped.
+
+Two phases of records share a key. Search records (no ``phase``) hold one timing per
+candidate, as the search took it; on a noisy machine the fastest of many such timings is
+often a lucky one. A confirmation round (``phase: "confirm"``) re-times the search's best
+few, interleaved, and names its size, so a round cut short by a killed tuner is ignored.
+The latest complete round decides which config is best; configs it did not re-time rank
+after it, by their search timings.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +35,7 @@ from gnncc.graph import Graph
 DEFAULT_LOG_DIR = Path(__file__).resolve().parents[2] / "tuning_logs"
 DEFAULT_LOG_NAME = "records.jsonl"
 MODEL_NAME = "cost_model.json"
+CONFIRM = "confirm"  # the ``phase`` of a confirmation record
 
 
 def default_log_path() -> Path:
@@ -76,15 +85,37 @@ def task_key(spec: KernelSpec, graph: Graph, target: Target) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What marks a record as part of confirmation round ``round_id`` of ``size`` configs."""
+
+    round_id: str
+    size: int
+    samples: list[float]  # the config's time in each interleaved pass; ``ms`` is their median
+
+    @staticmethod
+    def new_round_id() -> str:
+        return f"{time.time_ns():x}-{os.getpid()}"
+
+
 def make_record(key: str, task_name: str, family: str, target: Target, graph: Graph, config: dict[str, Any],
-                ms: float | None, error: str | None, features: dict[str, float], feature_version: int) -> dict:
+                ms: float | None, error: str | None, features: dict[str, float], feature_version: int,
+                confirmation: Confirmation | None = None) -> dict:
     """One log line. ``ms`` is None for a failed candidate (``error`` says why)."""
-    return {
+    record = {
         "key": key, "task": task_name, "family": family, "kind": target.kind, "target": target.key(),
         "device": device_name(target.kind), "graph": graph.signature, "config": config,
         "ms": ms, "error": error, "features": features, "feature_version": feature_version,
         "time": round(time.time(), 3),
     }
+    if confirmation is not None:
+        record.update(phase=CONFIRM, round=confirmation.round_id, round_size=confirmation.size,
+                      samples=confirmation.samples)
+    return record
+
+
+def is_confirmation(record: dict[str, Any]) -> bool:
+    return record.get("phase") == CONFIRM
 
 
 class Database:
@@ -140,12 +171,51 @@ class Database:
     def for_key(self, key: str) -> list[dict[str, Any]]:
         return [r for r in self.records() if r["key"] == key]
 
+    def search_records(self, key: str) -> list[dict[str, Any]]:
+        """The search's records of ``key`` (one per measured candidate: what trials count)."""
+        return [r for r in self.for_key(key) if not is_confirmation(r)]
+
+    def _latest_round(self, key: str) -> tuple[int, list[dict[str, Any]]]:
+        """(log position of its first record, records) of ``key``'s latest complete confirmation round."""
+        rounds: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for i, r in enumerate(self.for_key(key)):
+            if is_confirmation(r):
+                rounds.setdefault(str(r.get("round")), []).append((i, r))
+        complete = [recs for recs in rounds.values() if len(recs) >= int(recs[0][1].get("round_size", 0))]
+        if not complete:
+            return -1, []
+        latest = max(complete, key=lambda recs: recs[-1][0])
+        return latest[0][0], [r for _, r in latest]
+
+    def confirmation_round(self, key: str) -> list[dict[str, Any]]:
+        """The records of the latest complete confirmation round of ``key`` (empty: none yet)."""
+        return self._latest_round(key)[1]
+
+    def is_confirmed(self, key: str) -> bool:
+        """Whether a complete confirmation round comes after every search record of ``key`` in the log."""
+        start, latest = self._latest_round(key)
+        return bool(latest) and all(is_confirmation(r) for r in self.for_key(key)[start:])
+
+    def ranked(self, key: str) -> list[dict[str, Any]]:
+        """Successful records of ``key``, best first, one per config: the latest confirmation round's
+        (by their interleaved times), then every other config by its fastest search timing."""
+        latest = self.confirmation_round(key)
+        out = sorted((r for r in latest if r.get("ms") is not None), key=lambda r: r["ms"])
+        seen = {config_id(r["config"]) for r in latest}
+        for r in sorted((r for r in self.search_records(key) if r.get("ms") is not None), key=lambda r: r["ms"]):
+            if config_id(r["config"]) not in seen:
+                seen.add(config_id(r["config"]))
+                out.append(r)
+        return out
+
     def best(self, key: str) -> dict[str, Any] | None:
-        """The fastest successful record of ``key``."""
-        ok = [r for r in self.for_key(key) if r.get("ms") is not None]
-        return min(ok, key=lambda r: r["ms"]) if ok else None
+        """The best successful record of ``key`` (see ``ranked``)."""
+        ranked = self.ranked(key)
+        return ranked[0] if ranked else None
 
     def training_set(self, family: str, kind: str, feature_version: int) -> list[dict[str, Any]]:
-        """Successful records of ``family`` on target kind ``kind`` (all graphs: the model transfers)."""
+        """Successful records of ``family`` on target kind ``kind`` (all graphs: the model transfers).
+
+        Confirmation records are included: their times are the better labels."""
         return [r for r in self.records() if r.get("family") == family and r.get("kind") == kind
                 and r.get("ms") is not None and r.get("feature_version") == feature_version]

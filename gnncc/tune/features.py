@@ -1,6 +1,6 @@
 """Features of one (kernel, graph, schedule config) for the cost model.
 
-Four groups, all plain floats keyed by name so records stay readable and models can be
+Five groups, all plain floats keyed by name so records stay readable and models can be
 retrained from logs alone:
 
 - ``knob.*``: the schedule config itself (booleans as 0/1);
@@ -9,12 +9,17 @@ retrained from logs alone:
 - ``op.*``: what the kernel computes (row width, heads, dtype and index bytes, operand count);
 - ``tir.*``: the generated TIR before compilation (loop kinds, vector width, threads per
   block, local accumulator size, elements and bytes loaded per iteration of the data-dependent
-  (edge) loop).
+  (edge) loop);
+- ``mem.*``: the node rows a kernel gathers against the device's last-level cache (L3 of the
+  CPU, L2 of the GPU), whole and per column-partition pass. Whether the rows fit is what
+  decides if partitioning pays, and no graph or op feature alone says it on another device.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from tvm.tirx import ForKind
@@ -24,7 +29,7 @@ from gnncc.codegen.spec import KernelSpec
 from gnncc.codegen.target import Target
 from gnncc.graph import DegreeStats, Graph
 
-FEATURE_VERSION = 2  # bump when names or meanings change: records of other versions are not trained on
+FEATURE_VERSION = 3  # bump when names or meanings change: records of other versions are not trained on
 HIST_BUCKETS = 12  # degree buckets [0], [1], [2,3], ... [1024, inf)
 _DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "int32": 4, "int64": 8, "bool": 1}
 _TIR_NAMES = (
@@ -55,6 +60,48 @@ def degree_features(d: DegreeStats, num_nodes: int, nnz: int) -> dict[str, float
     }
     feats.update({f"graph.hist{i}": c / n for i, c in enumerate(hist)})
     return feats
+
+
+@cache
+def last_level_cache_bytes(kind: str) -> int | None:
+    """The size of the device's last-level cache: the GPU's L2, or the CPU's largest data cache."""
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).L2_cache_size) if torch.cuda.is_available() else None
+    return cpu_cache_bytes(Path("/sys/devices/system/cpu/cpu0/cache"))
+
+
+def cpu_cache_bytes(cache_dir: Path) -> int | None:
+    """The largest data or unified cache listed in a sysfs ``cpuN/cache`` directory (None: none readable)."""
+    sizes = []
+    for index in cache_dir.glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=None)
+
+
+PARTITION_KNOB = "col_parts"  # the knob that splits the gathered rows into that many passes
+
+
+def memory_features(rows_bytes: float, cache_bytes: int | None, config: dict[str, Any]) -> dict[str, float]:
+    """log2 of the gathered rows (``rows_bytes``) over the cache, whole and per partition pass."""
+    if not cache_bytes:
+        return {}
+    ratio = max(rows_bytes, 1.0) / cache_bytes
+    return {
+        "mem.log_cache": math.log2(cache_bytes),
+        "mem.log_rows_over_cache": math.log2(ratio),
+        "mem.log_pass_rows_over_cache": math.log2(ratio / max(1, int(config.get(PARTITION_KNOB, 0)))),
+    }
 
 
 def knob_features(space: Space, config: dict[str, Any]) -> dict[str, float]:
@@ -205,7 +252,11 @@ class Featurizer:
     def __init__(self, spec: KernelSpec, space: Space, graph: Graph, nnz: int, target: Target) -> None:
         self.spec, self.space, self.target = spec, space, target
         self._fixed = {**graph_features(graph, nnz), **op_features(spec)}
+        # one node-feature matrix of the widest row: what a sparse kernel gathers by source
+        self._rows_bytes = graph.num_nodes * self._fixed["op.width"] * self._fixed["op.dtype_bytes"]
+        self._cache = last_level_cache_bytes(target.kind)
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         tir = tir_features(self.spec, config, self.target)
-        return {**knob_features(self.space, config), **self._fixed, **tir}
+        return {**knob_features(self.space, config), **self._fixed, **tir,
+                **memory_features(self._rows_bytes, self._cache, config)}

@@ -6,6 +6,10 @@ against the interpreter and times it (one at a time, so timings do not compete f
 Workers are persistent ``spawn`` processes (TVM and torch are imported once per worker, not
 per candidate). A worker that crashes (segfault, abort) or exceeds its timeout is killed
 and restarted, and the candidate is recorded as failed; the tuner carries on.
+
+``remeasure`` times a few candidates again, interleaved (every pass runs each once, in a
+rotated order), so slow drift of a shared machine hits them all alike: the confirmation
+that ranks the search's best by more than one lucky timing.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import statistics
 import tempfile
 import time
 import traceback
@@ -39,6 +44,8 @@ class MeasureResult:
     error: str | None = None
     build_s: float = 0.0
     tir: dict[str, float] | None = None  # TIR features of the built kernel (None when the build failed)
+    run_s: float = 0.0  # wall seconds of the runner's request (load, check, time)
+    samples: list[float] | None = None  # ``remeasure``: the time of each interleaved pass (ms is their median)
 
 
 class WorkerError(Exception):
@@ -223,6 +230,50 @@ class Measurer:
     def measure(self, task: TuneTask, configs: list[dict[str, Any]]) -> list[MeasureResult]:
         """One result per config, in order; failures have ``ms=None`` and an ``error``."""
         path = self._payload_path(task)
+        built = self._build_all(path, configs)
+        results = []
+        try:
+            for config, b in zip(configs, built):
+                if isinstance(b, str):
+                    results.append(MeasureResult(config, None, b))
+                    continue
+                start = time.perf_counter()
+                try:
+                    ms = float(self._run_one(path, b, config))
+                    results.append(MeasureResult(config, ms, None, b["seconds"], b["tir"],
+                                                 time.perf_counter() - start))
+                except WorkerError as e:
+                    results.append(MeasureResult(config, None, f"run failed: {e}", b["seconds"], b["tir"],
+                                                 time.perf_counter() - start))
+        finally:
+            self._remove(built)
+        return results
+
+    def remeasure(self, task: TuneTask, configs: list[dict[str, Any]], passes: int = 3) -> list[MeasureResult]:
+        """Each config timed once per pass, the passes interleaved (pass ``i`` starts at config ``i``);
+        ``ms`` is the median over passes. A config that fails once is failed (``ms=None``)."""
+        path = self._payload_path(task)
+        built = self._build_all(path, configs)
+        samples: list[list[float]] = [[] for _ in configs]
+        errors: list[str | None] = [b if isinstance(b, str) else None for b in built]
+        try:
+            for p in range(passes):
+                for j in range(len(configs)):
+                    i = (p + j) % len(configs)
+                    if errors[i] is not None:
+                        continue
+                    try:
+                        samples[i].append(float(self._run_one(path, built[i], configs[i])))
+                    except WorkerError as e:
+                        errors[i] = f"run failed: {e}"
+        finally:
+            self._remove(built)
+        return [MeasureResult(c, None, err) if err is not None else
+                MeasureResult(c, statistics.median(s), None, b["seconds"], b["tir"], samples=s)
+                for c, b, s, err in zip(configs, built, samples, errors)]
+
+    def _build_all(self, path: str, configs: list[dict[str, Any]]) -> list[dict[str, Any] | str]:
+        """Compile ``configs`` in parallel on the builders: a library each, or why its build failed."""
         free: queue.Queue[Worker] = queue.Queue()
         for w in self._builders:
             free.put(w)
@@ -237,21 +288,17 @@ class Measurer:
                 free.put(worker)
 
         with ThreadPoolExecutor(len(self._builders)) as pool:
-            built = list(pool.map(build, configs))
-        results = []
-        for config, b in zip(configs, built):
-            if isinstance(b, str):
-                results.append(MeasureResult(config, None, b))
-                continue
-            try:
-                ms = self._runner.call(_run, path, b, config, self.repeat, self.min_seconds, self.hook,
-                                       timeout=self.run_timeout)
-                results.append(MeasureResult(config, float(ms), None, b["seconds"], b["tir"]))
-            except WorkerError as e:
-                results.append(MeasureResult(config, None, f"run failed: {e}", b["seconds"], b["tir"]))
-            finally:
+            return list(pool.map(build, configs))
+
+    def _run_one(self, path: str, built: dict[str, Any], config: dict[str, Any]) -> float:
+        return self._runner.call(_run, path, built, config, self.repeat, self.min_seconds, self.hook,
+                                 timeout=self.run_timeout)
+
+    @staticmethod
+    def _remove(built: list[dict[str, Any] | str]) -> None:
+        for b in built:
+            if not isinstance(b, str):
                 Path(b["lib"]).unlink(missing_ok=True)
-        return results
 
     def close(self) -> None:
         for w in [*self._builders, self._runner]:

@@ -5,10 +5,17 @@ later batches come from the model-guided search. Trials count every record of th
 the log, so an interrupted run resumes where it stopped: re-running with the same budget
 measures only what is missing. The cost model is retrained after each batch on all records
 of the family (every graph in the log) and saved next to the log.
+
+When the search is done, the ``confirm`` best configs by their single search timings, and
+the default, are timed again in interleaved passes (``Measurer.remeasure``) and recorded as
+a confirmation round: the record ``gnncc.compile`` then uses is the round's winner, not the
+luckiest single timing. Under a time budget the search stops early enough to leave the
+round its time.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -17,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from gnncc.tune.cost_model import CostModel, group_of
-from gnncc.tune.database import Database, config_id, make_record, model_path_for
+from gnncc.tune.database import Confirmation, Database, config_id, make_record, model_path_for
 from gnncc.tune.features import FEATURE_VERSION, Featurizer, remember_tir
-from gnncc.tune.measure import Measurer
+from gnncc.tune.measure import Measurer, MeasureResult
 from gnncc.tune.search import EvolutionarySearch
 from gnncc.tune.task import TuneTask
 
 
 @dataclass
 class TaskResult:
-    """What tuning one task found; ``curve[i]`` is the best ms after trial ``i + 1`` (None: none yet)."""
+    """What tuning one task found; ``curve[i]`` is the best ms after trial ``i + 1`` (None: none yet).
+
+    After a confirmation round, ``default_ms``, ``best_ms`` and ``best_config`` are the round's
+    (interleaved times) and ``confirmed`` lists its configs, fastest first.
+    """
 
     name: str
     key: str
@@ -36,6 +47,8 @@ class TaskResult:
     trials: int
     failures: int
     curve: list[float | None] = field(default_factory=list)
+    phase: str = "search"  # "search", then "confirm" while the round runs, then "done"
+    confirmed: list[tuple[dict[str, Any], float]] = field(default_factory=list)
 
     @property
     def speedup(self) -> float | None:
@@ -52,8 +65,13 @@ class Tuner:
     """Tunes tasks into one log (``db``); the cost model is read from and saved to ``model_path``."""
 
     def __init__(self, db: Database, measurer: Measurer, model_path: str | Path | None = None,
-                 batch_size: int = 8, epsilon: float = 0.2, seed: int = 0, progress: Progress | None = None) -> None:
+                 batch_size: int = 8, epsilon: float = 0.2, seed: int = 0, progress: Progress | None = None,
+                 confirm: int = 4, confirm_passes: int = 3) -> None:
+        if confirm < 0 or confirm_passes < 1:
+            raise ValueError(f"confirm must be >= 0 and confirm_passes >= 1, got {confirm} and {confirm_passes}")
         self.db = db
+        self.confirm = confirm
+        self.confirm_passes = confirm_passes
         self.measurer = measurer
         self.model_path = Path(model_path) if model_path is not None else model_path_for(db.path)
         self.model = CostModel.load(self.model_path)
@@ -83,15 +101,17 @@ class Tuner:
         default_id = config_id(task.space.validate(task.space.default))
         result = TaskResult(task.name, task.key, None, None, None, 0, 0)
         measured: dict[str, float | None] = {}
-        for rec in self.db.for_key(task.key):  # resume: what the log already has
+        for rec in self.db.search_records(task.key):  # resume: what the log already has
             self._account(result, measured, rec["config"], rec.get("ms"), default_id)
+        cost = _ConfirmCost(self.confirm_passes)
 
         def score(configs: list[dict[str, Any]]) -> Any:
             return self.model.predict(group, [featurize(c) for c in configs])
 
         search = EvolutionarySearch(task.space, score, self.rng, self.epsilon)
         self._report(index, count, result, budget)
-        while result.trials < budget and (deadline is None or time.monotonic() < deadline):
+        while result.trials < budget and (deadline is None or
+                                          time.monotonic() + cost.seconds(self._to_confirm(measured)) < deadline):
             batch = search.propose(measured, min(self.batch_size, budget - result.trials))
             if not batch:
                 break
@@ -101,9 +121,51 @@ class Tuner:
                 self.db.append(make_record(task.key, task.name, task.family, task.target, task.graph, r.config,
                                            r.ms, r.error, featurize(r.config), FEATURE_VERSION))
                 self._account(result, measured, r.config, r.ms, default_id)
+                cost.add(r)
                 self._report(index, count, result, budget)
             self.retrain(task.family, task.target.kind)
+        if self.db.is_confirmed(task.key):
+            self._adopt(result, self.db.confirmation_round(task.key), default_id)
+        elif self.confirm > 0:
+            result.phase = "confirm"
+            self._report(index, count, result, budget)
+            self._confirm(task, result, measured, featurize, default_id)
+        result.phase = "done"
+        self._report(index, count, result, budget)
         return result
+
+    def _to_confirm(self, measured: dict[str, float | None]) -> list[str]:
+        """Ids of the configs a confirmation round would time: the best ``confirm`` by search time."""
+        ranked = sorted((ms, cid) for cid, ms in measured.items() if ms is not None)
+        return [cid for _, cid in ranked[: self.confirm]]
+
+    def _confirm(self, task: TuneTask, result: TaskResult, measured: dict[str, float | None],
+                 featurize: Featurizer, default_id: str) -> None:
+        """Re-time the best configs and the default interleaved, and record them as one round."""
+        ids = self._to_confirm(measured)
+        if measured.get(default_id) is not None and default_id not in ids:
+            ids.append(default_id)
+        if len(ids) < 2:  # nothing to rank
+            return
+        configs = [json.loads(cid) for cid in ids]
+        results = self.measurer.remeasure(task, configs, self.confirm_passes)
+        round_id = Confirmation.new_round_id()
+        for r in results:
+            confirmation = Confirmation(round_id, len(results), r.samples or [])
+            self.db.append(make_record(task.key, task.name, task.family, task.target, task.graph, r.config,
+                                       r.ms, r.error, featurize(r.config), FEATURE_VERSION, confirmation))
+        self._adopt(result, self.db.confirmation_round(task.key), default_id)
+        self.retrain(task.family, task.target.kind)
+
+    @staticmethod
+    def _adopt(result: TaskResult, round_records: list[dict[str, Any]], default_id: str) -> None:
+        """Take a confirmation round's times as the task's result."""
+        ok = sorted((r for r in round_records if r.get("ms") is not None), key=lambda r: r["ms"])
+        if not ok:
+            return
+        result.confirmed = [(dict(r["config"]), r["ms"]) for r in ok]
+        result.best_config, result.best_ms = result.confirmed[0]
+        result.default_ms = next((ms for c, ms in result.confirmed if config_id(c) == default_id), result.default_ms)
 
     def retrain(self, family: str, kind: str) -> None:
         """Refit the family's model on every successful record in the log and save it."""
@@ -131,3 +193,24 @@ class Tuner:
     def _report(self, index: int, count: int, result: TaskResult, budget: int) -> None:
         if self.progress is not None:
             self.progress(index, count, result, budget)
+
+
+class _ConfirmCost:
+    """Estimates how long a confirmation round of given configs takes, from their search runs."""
+
+    def __init__(self, passes: int) -> None:
+        self.passes = passes
+        self.run_s: dict[str, float] = {}
+        self.build_s = 0.0
+
+    def add(self, r: MeasureResult) -> None:
+        self.build_s = max(self.build_s, r.build_s)
+        if r.ms is not None:
+            self.run_s[config_id(r.config)] = r.run_s
+
+    def seconds(self, ids: list[str]) -> float:
+        """Builds (in parallel: one build's time) plus ``passes`` runs of each config (default included)."""
+        if not ids:
+            return 0.0
+        runs = [self.run_s.get(cid, 0.0) for cid in ids]
+        return self.build_s + self.passes * (sum(runs) + max(runs))
