@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -10,16 +11,26 @@ import torch
 
 
 def measure_ms(fn: Callable[[], object], device: torch.device | str = "cpu", warmup: int = 3,
-               repeat: int = 20, min_seconds: float = 0.0) -> float:
-    """Median milliseconds of ``fn()``; CUDA work is synchronised around each call."""
+               repeat: int = 20, min_seconds: float = 0.0, max_seconds: float = math.inf) -> float:
+    """Median milliseconds of ``fn()``; CUDA work is synchronised around each call.
+
+    Times at least ``repeat`` calls and ``min_seconds``, unless ``max_seconds`` of timing have
+    passed after 3 calls: a slow candidate in a search is known slow without 20 runs of it. Warm-up
+    stops early the same way, after a quarter of ``max_seconds``.
+    """
     cuda = torch.device(device).type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    start_all = time.perf_counter()
     for _ in range(warmup):
         fn()
-    sync()
+        sync()
+        if time.perf_counter() - start_all >= max_seconds / 4:
+            break
     times = []
     start_all = time.perf_counter()
     while len(times) < repeat or time.perf_counter() - start_all < min_seconds:
+        if len(times) >= 3 and time.perf_counter() - start_all >= max_seconds:
+            break
         start = time.perf_counter()
         fn()
         sync()

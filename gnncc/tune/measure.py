@@ -89,7 +89,7 @@ def _build(payload_path: str, config: dict[str, Any], out_dir: str) -> dict[str,
 
 
 def _run(payload_path: str, built: dict[str, Any], config: dict[str, Any], repeat: int, min_seconds: float,
-         hook: FaultHook | None) -> float:
+         max_seconds: float, hook: FaultHook | None) -> float:
     """Load (TVM runtime only), check against the reference, then time one candidate (median ms)."""
     import tvm_ffi
 
@@ -116,7 +116,7 @@ def _run(payload_path: str, built: dict[str, Any], config: dict[str, Any], repea
     err = relative_error(out, ref)
     if not err <= TOLERANCE:
         raise WorkerError(f"wrong result: relative error {err:.2e} > {TOLERANCE:.0e}")
-    return measure_ms(run, device, warmup=3, repeat=repeat, min_seconds=min_seconds)
+    return measure_ms(run, device, warmup=3, repeat=repeat, min_seconds=min_seconds, max_seconds=max_seconds)
 
 
 def _serve(conn: Any) -> None:
@@ -205,15 +205,21 @@ class Worker:
 class Measurer:
     """Builds a batch of candidates in parallel, then runs and checks them one by one.
 
+    Each run is timed ``repeat`` times and at least ``min_seconds``, but for at most
+    ``max_seconds`` once 3 timings are in (``measure_ms``): a slow candidate costs a second,
+    not 30 of its runs.
+
     ``hook`` (tests only) runs in the runner after each candidate's checked run; see ``FaultHook``.
     """
 
     def __init__(self, builders: int | None = None, build_timeout: float = 120.0, run_timeout: float = 60.0,
-                 repeat: int = 30, min_seconds: float = 0.05, hook: FaultHook | None = None) -> None:
+                 repeat: int = 30, min_seconds: float = 0.05, max_seconds: float = 1.0,
+                 hook: FaultHook | None = None) -> None:
         self.build_timeout = build_timeout
         self.run_timeout = run_timeout
         self.repeat = repeat
         self.min_seconds = min_seconds
+        self.max_seconds = max_seconds
         self.hook = hook
         self._builders = [Worker() for _ in range(max(1, builders or (os.cpu_count() or 1)))]
         self._runner = Worker()
@@ -291,8 +297,8 @@ class Measurer:
             return list(pool.map(build, configs))
 
     def _run_one(self, path: str, built: dict[str, Any], config: dict[str, Any]) -> float:
-        return self._runner.call(_run, path, built, config, self.repeat, self.min_seconds, self.hook,
-                                 timeout=self.run_timeout)
+        return self._runner.call(_run, path, built, config, self.repeat, self.min_seconds, self.max_seconds,
+                                 self.hook, timeout=self.run_timeout)
 
     @staticmethod
     def _remove(built: list[dict[str, Any] | str]) -> None:

@@ -30,6 +30,8 @@ from gnncc.tune.measure import Measurer, MeasureResult
 from gnncc.tune.search import EvolutionarySearch
 from gnncc.tune.task import TuneTask
 
+CONFIRM_WITHIN = 2.0  # a config timed over twice the search's best is not re-timed: noise is 10-20%
+
 
 @dataclass
 class TaskResult:
@@ -135,16 +137,21 @@ class Tuner:
         return result
 
     def _to_confirm(self, measured: dict[str, float | None]) -> list[str]:
-        """Ids of the configs a confirmation round would time: the best ``confirm`` by search time."""
+        """Ids of the configs a confirmation round would time: the best ``confirm`` by search time,
+        less those over ``CONFIRM_WITHIN`` times the best (noise does not make up that much)."""
         ranked = sorted((ms, cid) for cid, ms in measured.items() if ms is not None)
-        return [cid for _, cid in ranked[: self.confirm]]
+        return [cid for ms, cid in ranked[: self.confirm] if ms <= CONFIRM_WITHIN * ranked[0][0]]
 
     def _confirm(self, task: TuneTask, result: TaskResult, measured: dict[str, float | None],
                  featurize: Featurizer, default_id: str) -> None:
-        """Re-time the best configs and the default interleaved, and record them as one round."""
+        """Re-time the best configs, the default and the last round's winner interleaved, as one round."""
         ids = self._to_confirm(measured)
-        if measured.get(default_id) is not None and default_id not in ids:
-            ids.append(default_id)
+        previous = self.db.confirmation_round(task.key)
+        champion = min((r for r in previous if r.get("ms") is not None), key=lambda r: r["ms"], default=None)
+        for cid in [default_id if measured.get(default_id) is not None else None,
+                    config_id(champion["config"]) if champion is not None else None]:
+            if cid is not None and cid not in ids:
+                ids.append(cid)
         if len(ids) < 2:  # nothing to rank
             return
         configs = [json.loads(cid) for cid in ids]
