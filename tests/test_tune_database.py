@@ -204,6 +204,37 @@ def test_a_time_budget_leaves_the_round_its_time(tmp_path):
     assert len(measurer.measured) == 4 and len(measurer.remeasured) == 1 and result.confirmed
 
 
+class FakeClock:
+    """Stands in for the tuner's ``time`` module: a measurement takes ``per_candidate`` seconds."""
+
+    def __init__(self, per_candidate: float) -> None:
+        self.now = 0.0
+        self.per_candidate = per_candidate
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class TimedMeasurer(FakeMeasurer):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.batches: list[int] = []
+
+    def measure(self, task, configs):
+        self.clock.now += self.clock.per_candidate * len(configs)
+        self.batches.append(len(configs))
+        return super().measure(task, configs)
+
+
+def test_a_time_budget_sizes_the_last_batch_to_end_in_time(tmp_path, monkeypatch):
+    clock = FakeClock(per_candidate=10.0)
+    monkeypatch.setattr("gnncc.tune.tuner.time", clock)
+    measurer = TimedMeasurer(clock)
+    Tuner(Database(tmp_path / "r.jsonl"), measurer, batch_size=8, confirm=3).tune([lucky_task()[0]], seconds=100)
+    assert measurer.batches == [8, 2] and clock.now == 100.0 and len(measurer.remeasured) == 1
+
+
 def test_confirmation_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="confirm_passes"):
         Tuner(Database(tmp_path / "r.jsonl"), FakeMeasurer(), confirm_passes=0)

@@ -280,7 +280,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--op", choices=("spmm", "sddmm"), help="the op to time")
     what.add_argument("--model", nargs="+", choices=("gcn", "sage", "gin", "gat"), help="2-layer models to time")
-    p.add_argument("--graph", required=True, nargs="+", help="graph names (cora, pubmed, ...) or .npz files")
+    p.add_argument("--graph", required=True, nargs="+",
+                   help="graph names (cora, pubmed, ...), .npz files, or synthetic R-MAT graphs rmat-NODES-EDGES "
+                        "(e.g. rmat-1M-16M)")
     p.add_argument("--feat", nargs="+", type=int,
                    help="feature widths (one case per graph x width); with --model, random features of this "
                    "width replace the graph's own (graphs without features get 128 by default)")

@@ -89,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("--model", required=True, help="gcn, sage, gin, gat, or path/to/file.py:factory")
-    build.add_argument("--graph", required=True, help="a graph name (cora, pubmed, ...) or a .npz path")
+    build.add_argument("--graph", required=True, help="a graph name (cora, pubmed, ...), a .npz path, "
+                                                             "or rmat-NODES-EDGES (a synthetic R-MAT graph)")
     build.add_argument("-o", "--output", required=True, help="the library to write, e.g. model.so")
     build.add_argument("--target", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
     build.add_argument("--hidden", type=int, default=16, help="hidden width of zoo models (default 16; GAT 8)")

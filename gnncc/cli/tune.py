@@ -192,7 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--op", choices=("spmm", "sddmm"),
                       help="a single op: spmm (sum with edge weights, as GCN) or sddmm (dot, as GAT)")
     p.add_argument("--graph", required=True,
-                   help="a graph name (cora, citeseer, pubmed, amazon_photo, ..., ogbn_arxiv) or an .npz file")
+                   help="a graph name (cora, citeseer, pubmed, amazon_photo, ..., ogbn_arxiv), an .npz file, "
+                        "or a synthetic R-MAT graph rmat-NODES-EDGES (e.g. rmat-1M-16M)")
     p.add_argument("--feat", type=int,
                    help="feature width: required with --op; with --model, random features of this width "
                         "(default: the graph's own features)")

@@ -9,8 +9,8 @@ of the family (every graph in the log) and saved next to the log.
 When the search is done, the ``confirm`` best configs by their single search timings, and
 the default, are timed again in interleaved passes (``Measurer.remeasure``) and recorded as
 a confirmation round: the record ``gnncc.compile`` then uses is the round's winner, not the
-luckiest single timing. Under a time budget the search stops early enough to leave the
-round its time.
+luckiest single timing. Under a time budget each batch is sized to end in time, leaving the
+round its time (both estimated from the candidates measured so far).
 """
 
 from __future__ import annotations
@@ -105,25 +105,31 @@ class Tuner:
         measured: dict[str, float | None] = {}
         for rec in self.db.search_records(task.key):  # resume: what the log already has
             self._account(result, measured, rec["config"], rec.get("ms"), default_id)
-        cost = _ConfirmCost(self.confirm_passes)
+        clock = _BudgetClock(self.confirm_passes)
 
         def score(configs: list[dict[str, Any]]) -> Any:
             return self.model.predict(group, [featurize(c) for c in configs])
 
         search = EvolutionarySearch(task.space, score, self.rng, self.epsilon)
         self._report(index, count, result, budget)
-        while result.trials < budget and (deadline is None or
-                                          time.monotonic() + cost.seconds(self._to_confirm(measured)) < deadline):
-            batch = search.propose(measured, min(self.batch_size, budget - result.trials))
+        while result.trials < budget:
+            size = min(self.batch_size, budget - result.trials)
+            if deadline is not None:  # only what fits, leaving the confirmation round its time
+                size = min(size, clock.fits(deadline - time.monotonic() - clock.confirm_seconds(
+                    self._to_confirm(measured))))
+            batch = search.propose(measured, size) if size > 0 else []
             if not batch:
                 break
-            for r in self.measurer.measure(task, batch):
+            started = time.monotonic()
+            measured_batch = self.measurer.measure(task, batch)
+            clock.batch_took(time.monotonic() - started, len(batch))
+            for r in measured_batch:
                 if r.tir is not None:
                     remember_tir(task.spec, r.config, task.target, r.tir)
                 self.db.append(make_record(task.key, task.name, task.family, task.target, task.graph, r.config,
                                            r.ms, r.error, featurize(r.config), FEATURE_VERSION))
                 self._account(result, measured, r.config, r.ms, default_id)
-                cost.add(r)
+                clock.add(r)
                 self._report(index, count, result, budget)
             self.retrain(task.family, task.target.kind)
         if self.db.is_confirmed(task.key):
@@ -202,20 +208,30 @@ class Tuner:
             self.progress(index, count, result, budget)
 
 
-class _ConfirmCost:
-    """Estimates how long a confirmation round of given configs takes, from their search runs."""
+class _BudgetClock:
+    """Estimates, from what was measured so far, how long a batch and a confirmation round take."""
 
     def __init__(self, passes: int) -> None:
         self.passes = passes
         self.run_s: dict[str, float] = {}
         self.build_s = 0.0
+        self.per_candidate = 0.0  # wall seconds per candidate of the last batch (0: none yet)
 
     def add(self, r: MeasureResult) -> None:
         self.build_s = max(self.build_s, r.build_s)
         if r.ms is not None:
             self.run_s[config_id(r.config)] = r.run_s
 
-    def seconds(self, ids: list[str]) -> float:
+    def batch_took(self, seconds: float, size: int) -> None:
+        self.per_candidate = seconds / max(size, 1)
+
+    def fits(self, seconds: float) -> int:
+        """Candidates a batch may have to end within ``seconds`` (any number before the first batch)."""
+        if seconds <= 0:
+            return 0
+        return int(seconds // self.per_candidate) if self.per_candidate > 0 else 1 << 30
+
+    def confirm_seconds(self, ids: list[str]) -> float:
         """Builds (in parallel: one build's time) plus ``passes`` runs of each config (default included)."""
         if not ids:
             return 0.0
