@@ -12,18 +12,21 @@ def test_tune_op_then_resume(tmp_path, capsys):
     args = ["tune", "--op", "spmm", "--graph", "cora", "--feat", "16", "--trials", "4", "--log", str(log)]
     assert main(args) == 0
     out, err = capsys.readouterr()
-    assert "spmm_sum_ew_f16_i32" in out and "best" in err and "\r" in err and "confirmed" in err
-    assert "confirmation round (interleaved passes, median ms)" in out
+    assert "spmm_sum_ew_f16_i32" in out and "best" in err and "\r" in err
     records = [json.loads(line) for line in log.read_text().splitlines()]
     search = [r for r in records if "phase" not in r]
     assert len(search) == 4 and all(r["ms"] is not None for r in records)
-    round_records = [r for r in records if r.get("phase") == "confirm"]  # the 4 measured configs, re-timed
-    assert len(round_records) == 4 and all(len(r["samples"]) == 3 for r in round_records)
+    # the round re-times the configs within 2x of the best (none when only the default is): it is
+    # reported exactly when it ran (its selection is tested deterministically in test_tune_database)
+    round_records = [r for r in records if r.get("phase") == "confirm"]
+    assert len(round_records) in (0, 2, 3, 4) and all(len(r["samples"]) == 3 for r in round_records)
+    assert ("confirmation round (interleaved passes, median ms)" in out) == bool(round_records)
+    assert ("confirmed" in err) == bool(round_records)
     assert (tmp_path / "logs" / "cost_model.json").is_file()
     pytest.importorskip("matplotlib")
     assert (tmp_path / "logs" / "tune_cora_spmm.png").stat().st_size > 0
     assert main(args + ["--no-plot"]) == 0  # resumed: everything is in the log already, confirmed
-    assert len(log.read_text().splitlines()) == 8
+    assert len(log.read_text().splitlines()) == len(records)
 
 
 def test_tune_model_end_to_end(tmp_path, capsys):
