@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gnncc.tune.cost_model import CostModel, group_of
-from gnncc.tune.database import Confirmation, Database, config_id, make_record, model_path_for
+from gnncc.tune.database import Confirmation, Database, config_id, is_confirmation, make_record, model_path_for
 from gnncc.tune.features import FEATURE_VERSION, Featurizer, remember_tir
 from gnncc.tune.measure import Measurer, MeasureResult
 from gnncc.tune.search import EvolutionarySearch
@@ -133,7 +133,7 @@ class Tuner:
                 self._report(index, count, result, budget)
             self.retrain(task.family, task.target.kind)
         if self.db.is_confirmed(task.key):
-            self._adopt(result, self.db.confirmation_round(task.key), default_id)
+            self._adopt(result, task.key, default_id)
         elif self.confirm > 0:
             result.phase = "confirm"
             self._report(index, count, result, budget)
@@ -152,8 +152,7 @@ class Tuner:
                  featurize: Featurizer, default_id: str) -> None:
         """Re-time the best configs, the default and the last round's winner interleaved, as one round."""
         ids = self._to_confirm(measured)
-        previous = self.db.confirmation_round(task.key)
-        champion = min((r for r in previous if r.get("ms") is not None), key=lambda r: r["ms"], default=None)
+        champion = self.db.best(task.key)  # the last round's winner (without a round, already in ``ids``)
         for cid in [default_id if measured.get(default_id) is not None else None,
                     config_id(champion["config"]) if champion is not None else None]:
             if cid is not None and cid not in ids:
@@ -167,13 +166,12 @@ class Tuner:
             confirmation = Confirmation(round_id, len(results), r.samples or [])
             self.db.append(make_record(task.key, task.name, task.family, task.target, task.graph, r.config,
                                        r.ms, r.error, featurize(r.config), FEATURE_VERSION, confirmation))
-        self._adopt(result, self.db.confirmation_round(task.key), default_id)
+        self._adopt(result, task.key, default_id)
         self.retrain(task.family, task.target.kind)
 
-    @staticmethod
-    def _adopt(result: TaskResult, round_records: list[dict[str, Any]], default_id: str) -> None:
-        """Take a confirmation round's times as the task's result."""
-        ok = sorted((r for r in round_records if r.get("ms") is not None), key=lambda r: r["ms"])
+    def _adopt(self, result: TaskResult, key: str, default_id: str) -> None:
+        """Take the latest confirmation round's times as the task's result."""
+        ok = [r for r in self.db.ranked(key) if is_confirmation(r)]  # the round's successes, fastest first
         if not ok:
             return
         result.confirmed = [(dict(r["config"]), r["ms"]) for r in ok]
