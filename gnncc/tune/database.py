@@ -124,6 +124,7 @@ class Database:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_log_path()
         self._cache: tuple[tuple[int, int], list[dict]] | None = None
+        self._by_key: dict[str, list[dict]] = {}  # the cached records by key, in log order
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record atomically with respect to other appenders (flock, one write)."""
@@ -147,6 +148,7 @@ class Database:
         try:
             st = self.path.stat()
         except FileNotFoundError:
+            self._cache, self._by_key = None, {}
             return []
         stamp = (st.st_mtime_ns, st.st_size)
         if self._cache is not None and self._cache[0] == stamp:
@@ -166,10 +168,15 @@ class Database:
                     continue
                 out.append(rec)
         self._cache = (stamp, out)
+        self._by_key = {}
+        for rec in out:
+            self._by_key.setdefault(rec["key"], []).append(rec)
         return out
 
     def for_key(self, key: str) -> list[dict[str, Any]]:
-        return [r for r in self.records() if r["key"] == key]
+        """The records of ``key``, in log order (indexed once per read of the log, not scanned per call)."""
+        self.records()
+        return list(self._by_key.get(key, ()))
 
     def search_records(self, key: str) -> list[dict[str, Any]]:
         """The search's records of ``key`` (one per measured candidate: what trials count)."""
