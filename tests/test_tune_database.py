@@ -44,9 +44,13 @@ class FakeMeasurer:
         self.remeasured: list[list[dict]] = []
         self.run_s = run_s
 
+    def measure_each(self, task, configs):
+        for c in configs:
+            self.measured.append(c)
+            yield MeasureResult(c, true_ms(c) * (0.6 if lucky(c) else 1.0), None, run_s=self.run_s)
+
     def measure(self, task, configs):
-        self.measured += configs
-        return [MeasureResult(c, true_ms(c) * (0.6 if lucky(c) else 1.0), None, run_s=self.run_s) for c in configs]
+        return list(self.measure_each(task, configs))
 
     def remeasure(self, task, configs, passes):
         self.remeasured.append(configs)
@@ -87,6 +91,31 @@ def test_resume_after_crash_mid_write(tmp_path):
     assert result.trials == 6 and result.failures == 0 and result.best_ms is not None
     with pytest.warns(UserWarning):
         assert len({config_id(r["config"]) for r in Database(db.path).for_key(task.key)}) == 6
+
+
+class KilledMeasurer(FakeMeasurer):
+    """A tuner killed (^C) while timing the ``after``-th candidate of the run."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def measure_each(self, task, configs):
+        for r in super().measure_each(task, configs):
+            if len(self.measured) > self.after:
+                raise KeyboardInterrupt
+            yield r
+
+
+def test_a_kill_mid_batch_keeps_the_candidates_timed_before_it(tmp_path):
+    task = op_task("spmm", small_graph(), 16, CPU)
+    db = Database(tmp_path / "r.jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        Tuner(db, KilledMeasurer(after=5), batch_size=8, confirm=0).tune([task], trials=8)
+    assert len(db.search_records(task.key)) == 5  # the first batch's first 5, recorded as they were timed
+    measurer = FakeMeasurer()
+    result = Tuner(Database(db.path), measurer, batch_size=8, confirm=0).tune([task], trials=8)[0]
+    assert len(measurer.measured) == 3 and result.trials == 8  # only what the kill lost
 
 
 def test_two_processes_append_concurrently(tmp_path):
@@ -221,10 +250,10 @@ class TimedMeasurer(FakeMeasurer):
         self.clock = clock
         self.batches: list[int] = []
 
-    def measure(self, task, configs):
+    def measure_each(self, task, configs):
         self.clock.now += self.clock.per_candidate * len(configs)
         self.batches.append(len(configs))
-        return super().measure(task, configs)
+        return super().measure_each(task, configs)
 
 
 def test_a_time_budget_sizes_the_last_batch_to_end_in_time(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from gnncc.runtime.timing import interleaved
 from gnncc.tune.task import TuneTask
 
 TOLERANCE = 1e-4  # relative error (max |out - ref| / max |ref|) a candidate must meet
@@ -235,25 +236,28 @@ class Measurer:
 
     def measure(self, task: TuneTask, configs: list[dict[str, Any]]) -> list[MeasureResult]:
         """One result per config, in order; failures have ``ms=None`` and an ``error``."""
+        return list(self.measure_each(task, configs))
+
+    def measure_each(self, task: TuneTask, configs: list[dict[str, Any]]) -> Iterator[MeasureResult]:
+        """``measure``, yielding each result as soon as its run is done (in order), so that a
+        caller can record it before the next run: a kill mid-batch loses at most one timing."""
         path = self._payload_path(task)
         built = self._build_all(path, configs)
-        results = []
         try:
             for config, b in zip(configs, built):
                 if isinstance(b, str):
-                    results.append(MeasureResult(config, None, b))
+                    yield MeasureResult(config, None, b)
                     continue
                 start = time.perf_counter()
+                ms: float | None = None
+                error = None
                 try:
                     ms = float(self._run_one(path, b, config))
-                    results.append(MeasureResult(config, ms, None, b["seconds"], b["tir"],
-                                                 time.perf_counter() - start))
                 except WorkerError as e:
-                    results.append(MeasureResult(config, None, f"run failed: {e}", b["seconds"], b["tir"],
-                                                 time.perf_counter() - start))
+                    error = f"run failed: {e}"
+                yield MeasureResult(config, ms, error, b["seconds"], b["tir"], time.perf_counter() - start)
         finally:
             self._remove(built)
-        return results
 
     def remeasure(self, task: TuneTask, configs: list[dict[str, Any]], passes: int = 3) -> list[MeasureResult]:
         """Each config timed once per pass, the passes interleaved (pass ``i`` starts at config ``i``);
@@ -263,15 +267,13 @@ class Measurer:
         samples: list[list[float]] = [[] for _ in configs]
         errors: list[str | None] = [b if isinstance(b, str) else None for b in built]
         try:
-            for p in range(passes):
-                for j in range(len(configs)):
-                    i = (p + j) % len(configs)
-                    if errors[i] is not None:
-                        continue
-                    try:
-                        samples[i].append(float(self._run_one(path, built[i], configs[i])))
-                    except WorkerError as e:
-                        errors[i] = f"run failed: {e}"
+            for i in interleaved(len(configs), passes):
+                if errors[i] is not None:
+                    continue
+                try:
+                    samples[i].append(float(self._run_one(path, built[i], configs[i])))
+                except WorkerError as e:
+                    errors[i] = f"run failed: {e}"
         finally:
             self._remove(built)
         return [MeasureResult(c, None, err) if err is not None else

@@ -3,8 +3,10 @@
 Per task the default config is measured first (the baseline, and a check the task works);
 later batches come from the model-guided search. Trials count every record of the task in
 the log, so an interrupted run resumes where it stopped: re-running with the same budget
-measures only what is missing. The cost model is retrained after each batch on all records
-of the family (every graph in the log) and saved next to the log.
+measures only what is missing. Each result is appended to the log as soon as its run ends,
+so a kill mid-batch loses at most the candidate being timed. The cost model is retrained
+after each batch on all records of the family (every graph in the log) and saved next to
+the log.
 
 When the search is done, the ``confirm`` best configs by their single search timings, and
 the default, are timed again in interleaved passes (``Measurer.remeasure``) and recorded as
@@ -121,9 +123,7 @@ class Tuner:
             if not batch:
                 break
             started = time.monotonic()
-            measured_batch = self.measurer.measure(task, batch)
-            clock.batch_took(time.monotonic() - started, len(batch))
-            for r in measured_batch:
+            for r in self.measurer.measure_each(task, batch):  # each recorded as soon as it is timed
                 if r.tir is not None:
                     remember_tir(task.spec, r.config, task.target, r.tir)
                 self.db.append(make_record(task.key, task.name, task.family, task.target, task.graph, r.config,
@@ -131,6 +131,7 @@ class Tuner:
                 self._account(result, measured, r.config, r.ms, default_id)
                 clock.add(r)
                 self._report(index, count, result, budget)
+            clock.batch_took(time.monotonic() - started, len(batch))
             self.retrain(task.family, task.target.kind)
         if self.db.is_confirmed(task.key):
             self._adopt(result, task.key, default_id)
