@@ -1,8 +1,11 @@
-"""``measure_ms``: repeats, the minimum time, and the cap that keeps a slow candidate cheap."""
+"""``measure_ms``: repeats, the minimum time, and the cap that keeps a slow candidate cheap; and
+the interleaved passes that time several functions alike on a drifting machine."""
 
 import time
 
-from gnncc.runtime.timing import measure_ms
+import pytest
+
+from gnncc.runtime.timing import interleaved, interleaved_ms, measure_ms
 
 
 class Sleeper:
@@ -31,3 +34,28 @@ def test_max_seconds_caps_a_slow_function_after_three_timings():
     ms = measure_ms(slow, warmup=3, repeat=30, max_seconds=0.2)
     assert slow.calls == 1 + 3  # one warm-up (a quarter of the cap is spent), three timed calls
     assert 100 <= ms < 1000
+
+
+def test_interleaved_passes_rotate_the_order():
+    assert list(interleaved(3, 3)) == [0, 1, 2, 1, 2, 0, 2, 0, 1]
+    assert list(interleaved(1, 2)) == [0, 0]
+
+
+def test_interleaved_ms_times_each_function_once_per_pass_and_takes_the_median():
+    order: list[str] = []
+    durations = {"a": iter([0.02, 0.05, 0.02]), "b": iter([0.0, 0.0, 0.0])}
+
+    def timed(name: str):
+        def fn() -> None:
+            order.append(name)
+            time.sleep(next(durations[name]))
+        return fn
+
+    times = interleaved_ms({"a": timed("a"), "b": timed("b")}, passes=3, warmup=0, repeat=1)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert 20 <= times["a"] < 50 and times["b"] < 20  # a's slow pass (50 ms) is not its median
+
+
+def test_interleaved_ms_rejects_zero_passes():
+    with pytest.raises(ValueError, match="passes"):
+        interleaved_ms({"a": lambda: None}, passes=0)
