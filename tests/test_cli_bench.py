@@ -20,6 +20,13 @@ def test_bench_spmm_cora_json(tmp_path, capsys):
     for field in ("gnncc_ms", "gnncc_default_ms", "torch_sparse_ms", "pyg_ms", "pyg_sparse_ms", "floor_ms"):
         assert record[field] > 0
     assert record["nnz"] == 10858 and record["schedule"]["feat_tile"] > 0
+    assert record["timing"] == {"repeat": 5, "passes": 3, "max_seconds": 2.0}
+
+
+def test_bench_rejects_bad_timing_options(tmp_path, capsys):
+    for option, value in (("--passes", "0"), ("--repeat", "0"), ("--max-seconds", "0")):
+        assert main(["bench", "--op", "spmm", "--graph", "cora", "--feat", "8", option, value]) != 0
+        assert option in capsys.readouterr().err
 
 
 def test_bench_sddmm(tmp_path):
@@ -38,4 +45,40 @@ def test_bench_models_checks_against_pyg_and_writes_json(tmp_path, capsys):
     for r in records:
         assert r["relative_error"] < 1e-4 and r["gnncc_ms"] > 0 and r["pyg_ms"] > 0
         assert r["graph"] == "cora" and r["feat"] == 1433 and not r["synthetic_features"]
+        assert r["pyg_compile_ms"] is None  # only with --pyg-compile
     assert "gcn" in capsys.readouterr().out
+
+
+def test_a_failing_case_is_reported_and_the_others_are_kept(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    assert main(["bench", "--op", "spmm", "--graph", "no_such_graph", "cora", "--feat", "8", "--repeat", "2",
+                 "--passes", "1", "--log", str(tmp_path / "empty.jsonl"), "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "spmm on no_such_graph F=8: graph 'no_such_graph' not found" in err
+    assert "1 of 2 case(s) failed" in err
+    assert [r["graph"] for r in json.loads(out.read_text())] == ["cora"]
+
+
+def test_bench_appnp_with_the_torch_compile_baseline(tmp_path, capsys, monkeypatch):
+    """--pyg-compile adds a PyG-under-torch.compile column (here torch.compile is stubbed: inductor
+    takes minutes on 2 cores); a baseline that fails to compile is left out with a note."""
+    out = tmp_path / "appnp.json"
+    compiled = []
+    monkeypatch.setattr("torch.compile", lambda model: compiled.append(model) or model)
+    assert main(["bench", "--model", "appnp", "--graph", "cora", "--repeat", "2", "--passes", "1",
+                 "--pyg-compile", "--json", str(out)]) == 0
+    (r,) = json.loads(out.read_text())
+    assert len(compiled) == 1 and r["model"] == "appnp" and r["relative_error"] < 1e-4
+    assert r["pyg_compile_ms"] > 0 and r["best_pyg"] in ("pyg", "pyg_sparse", "pyg_compile")
+    fastest = min(r[f"{b}_ms"] for b in ("pyg", "pyg_sparse", "pyg_compile") if r[f"{b}_ms"] is not None)
+    assert r[f"{r['best_pyg']}_ms"] == fastest and abs(r["speedup_vs_best_pyg"] - fastest / r["gnncc_ms"]) < 1e-9
+
+    def broken(model):
+        raise RuntimeError("inductor: no C++ compiler")
+
+    monkeypatch.setattr("torch.compile", broken)
+    assert main(["bench", "--model", "gcn", "--graph", "cora", "--repeat", "2", "--passes", "1",
+                 "--pyg-compile", "--json", str(out)]) == 0
+    (r,) = json.loads(out.read_text())
+    assert r["pyg_compile_ms"] is None and r["speedup_vs_pyg_compile"] is None
+    assert "pyg_compile for gcn failed, left out: inductor: no C++ compiler" in capsys.readouterr().err

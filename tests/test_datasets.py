@@ -27,8 +27,9 @@ def test_rmat_by_name_has_its_sizes_and_a_power_law():
     assert int(src.max()) < 20_000 and int(dst.max()) < 20_000
     deg = graph.in_degree
     assert deg.max > 30 * deg.mean and deg.zero > 0  # hubs and isolated nodes, unlike a uniform graph
-    again = datasets.load("rmat-20k-200k", feat=16)
-    assert torch.equal(again.graph.edge_index, graph.edge_index)  # deterministic for a seed
+    assert datasets.load("rmat-20k-200k", feat=32).graph is graph  # generated once for both widths
+    fresh = datasets.rmat(20_000, 200_000, seed=0)
+    assert torch.equal(fresh.edge_index, graph.edge_index)  # deterministic for a seed
     other = datasets.rmat(20_000, 200_000, seed=1)
     assert not torch.equal(other.edge_index, graph.edge_index)
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gnncc.cli.zoo import MODEL_NAMES
 from gnncc.errors import GnnccError
 from gnncc.reorder import METHODS, Reordering
 
@@ -27,10 +31,11 @@ ops:
   spmm   out[v] = sum_{u->v} w[e] x[u]     (GCN aggregation; x [N, F], w [E])
   sddmm  out[e] = <a[u], b[v]> for e=u->v  (GAT-style edge scores; a, b [N, F])
 
-With --model instead of --op, a whole 2-layer model (gcn, sage, gin, gat from gnncc/cli/zoo.py)
-is compiled and timed against the same PyG model called with edge_index and with a torch.sparse
-CSR adjacency; the output is checked against PyG first. On CUDA the peak memory of each run is
-reported too.
+With --model instead of --op, a whole model (gcn, sage, gin, gat, appnp from gnncc/cli/zoo.py)
+is compiled and timed against the same PyG model called with edge_index, with a torch.sparse
+CSR adjacency and (--pyg-compile) under torch.compile; the output is checked against PyG first.
+"vs best" is the speedup over the fastest of those PyG columns. On CUDA the peak memory of each
+run is reported too.
 
 --reorder relabels each graph's nodes first (see gnncc/reorder.py), to see what locality buys:
   none    the graph's own order (default)
@@ -51,6 +56,24 @@ examples:
   gnncc bench --op spmm --graph pubmed ogbn_arxiv --feat 32 --reorder rcm
       the same spmm on graphs relabelled by reverse Cuthill-McKee; compare with --reorder none
 """
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How each column is timed: ``passes`` interleaved passes of ``repeat`` runs (capped at
+    ``max_seconds`` once 3 are in); the column's time is the median over passes."""
+
+    repeat: int = 50
+    passes: int = 3
+    max_seconds: float = 2.0
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Timing:
+        if args.repeat < 1 or args.passes < 1:
+            raise GnnccError(f"--repeat and --passes must be >= 1, got {args.repeat} and {args.passes}")
+        if not args.max_seconds > 0:
+            raise GnnccError(f"--max-seconds must be positive, got {args.max_seconds}")
+        return cls(args.repeat, args.passes, args.max_seconds)
 
 
 def copy_bandwidth(device: torch.device, mbytes: int = 256) -> float:
@@ -102,12 +125,12 @@ def _floor_bytes(op: str, operands: list[Any], out: torch.Tensor) -> int:
 
 
 def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None, bandwidth: float,
-               repeat: int = 50, reorder: str = "none") -> dict[str, Any]:
+               timing: Timing = Timing(), reorder: str = "none") -> dict[str, Any]:
     """Time one (op, graph, feat) case, on the graph relabelled by ``reorder``; returns the JSON record."""
     from gnncc import datasets
     from gnncc.check import relative_error
     from gnncc.codegen import build_kernel
-    from gnncc.runtime.timing import measure_ms
+    from gnncc.runtime.timing import interleaved_ms
     from gnncc.tune import op_task, select_config
     from gnncc.tune.database import device_name
 
@@ -119,7 +142,7 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
     operands = [o.to(device) for o in task.operands]
     ref = task.expected()
     config, source = select_config(task.node, graph, target, log, task.index_dtype)
-    times: dict[str, float] = {}
+    runs: dict[str, Any] = {}
     out = torch.empty(ref.shape, dtype=ref.dtype, device=device)
     for label, cfg in (("gnncc", config), ("gnncc_default", None)):
         kernel = build_kernel(task.node, target, cfg, index_dtype=task.index_dtype)
@@ -128,13 +151,15 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
         err = relative_error(out, ref.to(device))
         if err > 1e-4:
             raise RuntimeError(f"{label} {op} on {graph_name}: wrong result (relative error {err:.1e})")
-        times[label] = measure_ms(run, device, repeat=repeat, min_seconds=0.2)
+        runs[label] = run
     with torch.no_grad():
         for label, fn in _baselines(op, task.operands, device).items():
             err = relative_error(fn().reshape(ref.shape).cpu(), ref)
             if err > 1e-3:
                 raise RuntimeError(f"baseline {label} disagrees with the reference (relative error {err:.1e})")
-            times[label] = measure_ms(fn, device, repeat=repeat, min_seconds=0.2)
+            runs[label] = fn
+        times = interleaved_ms(runs, device, timing.passes, repeat=timing.repeat, min_seconds=0.2,
+                               max_seconds=timing.max_seconds)
     floor_ms = _floor_bytes(op, operands, out) / bandwidth * 1e3
     g = times["gnncc"]
     return {
@@ -146,7 +171,7 @@ def bench_case(op: str, graph_name: str, feat: int, target: Any, log: str | None
         "bandwidth_gbs": bandwidth / 1e9, "pct_of_floor": 100 * floor_ms / g,
         "speedup_vs_default": times["gnncc_default"] / g, "speedup_vs_torch_sparse": times["torch_sparse"] / g,
         "speedup_vs_pyg": times["pyg"] / g, "speedup_vs_pyg_sparse": times["pyg_sparse"] / g,
-        "schedule": config, "schedule_source": source,
+        "schedule": config, "schedule_source": source, "timing": asdict(timing),
     }
 
 
@@ -157,29 +182,33 @@ def _pyg_sparse_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Ten
     return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
 
 
-def _peak_ms(fn: Any, device: torch.device, repeat: int) -> tuple[float, float | None]:
-    """(median ms, peak MiB allocated during one call on CUDA, else None)."""
-    from gnncc.runtime.timing import measure_ms
+def _peak_mib(fn: Any, device: torch.device) -> float | None:
+    """Peak MiB allocated during one call of ``fn`` on CUDA (None elsewhere)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
-    peak = None
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    return measure_ms(fn, device, repeat=repeat, min_seconds=0.2), peak
+
+PYG_BASELINES = ("pyg", "pyg_sparse", "pyg_compile")  # edge_index, torch.sparse CSR, edge_index under torch.compile
 
 
 def bench_model_case(model_name: str, graph_name: str, feat: int | None, target: Any, log: str | None,
-                     repeat: int = 20, reorder: str = "none") -> dict[str, Any]:
+                     timing: Timing = Timing(repeat=20), reorder: str = "none",
+                     pyg_compile: bool = False) -> dict[str, Any]:
     """Time a 2-layer zoo model compiled by gnncc (with node reordering ``reorder``) against PyG
-    (edge_index, and torch.sparse CSR) in the graph's own order."""
+    in the graph's own order: with edge_index, with a torch.sparse CSR adjacency and, when
+    ``pyg_compile``, with edge_index under ``torch.compile`` (its compile time not counted).
+    A baseline that fails, or disagrees with PyG's eager output, is left out (None) with a note."""
     import gnncc
     from gnncc import datasets
     from gnncc.check import relative_error
     from gnncc.cli import zoo
+    from gnncc.runtime.timing import interleaved_ms
     from gnncc.tune.database import device_name
 
     data = datasets.load(graph_name, feat=feat)
@@ -187,91 +216,128 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
     x, edge_index = data.x.to(device), data.graph.edge_index.to(device)
     model = zoo.build(model_name, x.shape[1], 16).to(device)
     cm = gnncc.compile(model, data.graph, target=target, tuning_log=log, reorder=reorder)
-    times: dict[str, float | None] = {}
-    peaks: dict[str, float | None] = {}
     with torch.no_grad():
         ref = model(x, edge_index)
         err = relative_error(cm(x), ref)
         if err > 1e-4:
             raise RuntimeError(f"gnncc {model_name} on {graph_name}: wrong result (relative error {err:.1e})")
         runs = {"gnncc": lambda: cm(x), "pyg": lambda: model(x, edge_index)}
-        try:
-            adj_t = _pyg_sparse_adjacency(edge_index, data.graph.num_nodes)
-            if relative_error(model(x, adj_t), ref) < 1e-3:
-                runs["pyg_sparse"] = lambda: model(x, adj_t)
-        except Exception as exc:  # PyG does not take a sparse adjacency for every conv  # noqa: BLE001
-            print(f"note: PyG {model_name} with a torch.sparse adjacency failed: {exc}", file=sys.stderr)
-        for label in ("gnncc", "pyg", "pyg_sparse"):
-            times[label], peaks[label] = _peak_ms(runs[label], device, repeat) if label in runs else (None, None)
+        candidates = {"pyg_sparse": lambda: partial(model, x, _pyg_sparse_adjacency(edge_index, data.graph.num_nodes))}
+        if pyg_compile:
+            candidates["pyg_compile"] = lambda: partial(torch.compile(model), x, edge_index)
+        for label, make in candidates.items():
+            try:
+                run = make()
+                baseline_err = relative_error(run(), ref)  # torch.compile compiles here, untimed
+            except Exception as exc:  # noqa: BLE001  (a conv without sparse input, an op torch.compile rejects)
+                print(f"note: {label} for {model_name} failed, left out: {str(exc)[:300]}", file=sys.stderr)
+                continue
+            if baseline_err < 1e-3:
+                runs[label] = run
+            else:
+                print(f"note: {label} for {model_name} disagrees with PyG (relative error {baseline_err:.1e}), "
+                      "left out", file=sys.stderr)
+        peaks = {label: _peak_mib(fn, device) for label, fn in runs.items()}
+        times = interleaved_ms(runs, device, timing.passes, repeat=timing.repeat, min_seconds=0.2,
+                               max_seconds=timing.max_seconds)
     g = times["gnncc"]
-    return {
+    best = min((label for label in PYG_BASELINES if label in times), key=times.__getitem__)
+    record = {
         "graph": data.name, "model": model_name, "feat": int(x.shape[1]), "synthetic_features": data.synthetic_features,
         "target": str(target), "device": device_name(target.kind), "num_nodes": data.graph.num_nodes,
-        "num_edges": data.graph.num_edges, "reorder": reorder,
-        "gnncc_ms": g, "pyg_ms": times["pyg"], "pyg_sparse_ms": times["pyg_sparse"],
-        "speedup_vs_pyg": times["pyg"] / g,
-        "speedup_vs_pyg_sparse": None if times["pyg_sparse"] is None else times["pyg_sparse"] / g,
-        "gnncc_peak_mib": peaks["gnncc"], "pyg_peak_mib": peaks["pyg"], "pyg_sparse_peak_mib": peaks["pyg_sparse"],
-        "gnncc_planned_mib": cm.executor.plan.total_bytes / 2**20, "relative_error": err,
-        "kernels": len(cm.kernels), "compile_s": cm.compile_seconds,
+        "num_edges": data.graph.num_edges, "reorder": reorder, "gnncc_ms": g, "gnncc_peak_mib": peaks["gnncc"],
     }
+    for label in PYG_BASELINES:
+        record[f"{label}_ms"] = times.get(label)
+        record[f"{label}_peak_mib"] = peaks.get(label)
+        record[f"speedup_vs_{label}"] = times[label] / g if label in times else None
+    record.update({
+        "best_pyg": best, "speedup_vs_best_pyg": times[best] / g,
+        "gnncc_planned_mib": cm.executor.plan.total_bytes / 2**20, "relative_error": err,
+        "kernels": len(cm.kernels), "compile_s": cm.compile_seconds, "timing": asdict(timing),
+    })
+    return record
 
 
-def _run_models(args: argparse.Namespace, target: Any) -> list[dict[str, Any]]:
-    def fmt(v: float | None, spec: str) -> str:
-        return "n/a" if v is None else format(v, spec)
+def _run_cases(cases: list[tuple[str, Callable[[], dict[str, Any]]]], show: Callable[[dict[str, Any]], None],
+               json_path: str | None) -> int:
+    """Run each ``(label, case)``, printing its row and rewriting the JSON after each one, so a run
+    cut short keeps what it measured. A case that fails (a wrong result, a missing graph, a CUDA
+    error) is reported by label and skipped; the exit status is 1 if any failed."""
+    records, failed = [], []
+    for label, case in cases:
+        try:
+            record = case()
+        except Exception as e:  # noqa: BLE001  reported below, and in the exit status
+            print(f"gnncc: error: {label}: {e}", file=sys.stderr, flush=True)
+            failed.append(label)
+            continue
+        records.append(record)
+        show(record)
+        _write(records, json_path)
+    if json_path:
+        print(f"wrote {len(records)} record(s) to {json_path}", file=sys.stderr)
+    if failed:
+        print(f"gnncc: error: {len(failed)} of {len(cases)} case(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
-    print(f"{'model':<6} {'graph':<18} {'F':>5} {'gnncc ms':>9} {'PyG ms':>9} {'PyG csr':>9} {'vs PyG':>7} "
-          f"{'vs csr':>7} {'peak MiB g/PyG':>15}")
-    records = []
-    for graph in args.graph:
-        for feat in args.feat or [None]:
-            for model in args.model:
-                r = bench_model_case(model, graph, feat, target, args.log, args.repeat, args.reorder)
-                records.append(r)
-                peak = f"{fmt(r['gnncc_peak_mib'], '.0f')}/{fmt(r['pyg_peak_mib'], '.0f')}"
-                print(f"{model:<6} {r['graph']:<18} {r['feat']:>5} {r['gnncc_ms']:>9.3f} {r['pyg_ms']:>9.3f} "
-                      f"{fmt(r['pyg_sparse_ms'], '9.3f'):>9} {r['speedup_vs_pyg']:>6.2f}x "
-                      f"{fmt(r['speedup_vs_pyg_sparse'], '6.2f'):>6}x {peak:>15}", flush=True)
-    return records
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _show_model(r: dict[str, Any]) -> None:
+    peak = f"{_fmt(r['gnncc_peak_mib'], '.0f')}/{_fmt(r['pyg_peak_mib'], '.0f')}"
+    print(f"{r['model']:<6} {r['graph']:<18} {r['feat']:>5} {r['gnncc_ms']:>9.3f} {r['pyg_ms']:>9.3f} "
+          f"{_fmt(r['pyg_sparse_ms'], '9.3f'):>9} {_fmt(r['pyg_compile_ms'], '9.3f'):>9} {r['speedup_vs_pyg']:>6.2f}x "
+          f"{r['speedup_vs_best_pyg']:>7.2f}x {peak:>15}", flush=True)
+
+
+def _show_op(r: dict[str, Any]) -> None:
+    if r["reorder"] != "none":
+        print(f"{r['graph']}: {r['reorder']} edge span {r['edge_span_before']:.1f} -> {r['edge_span_after']:.1f}",
+              file=sys.stderr)
+    print(f"{r['graph']:<18} {r['feat']:>4} {r['gnncc_ms']:>9.4f} {r['gnncc_default_ms']:>9.4f} "
+          f"{r['torch_sparse_ms']:>9.4f} {r['pyg_ms']:>9.4f} {r['pyg_sparse_ms']:>9.4f} {r['floor_ms']:>8.4f} "
+          f"{r['pct_of_floor']:>6.0f}% {r['speedup_vs_torch_sparse']:>7.2f}x {r['speedup_vs_pyg']:>6.2f}x  "
+          f"{r['schedule_source']} {r['schedule']}", flush=True)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from gnncc.codegen.target import resolve_target
 
     target = resolve_target(args.target)
+    timing = Timing.of(args)
     if args.model:
-        return _write(_run_models(args, target), args.json)
+        print(f"{'model':<6} {'graph':<18} {'F':>5} {'gnncc ms':>9} {'PyG ms':>9} {'PyG csr':>9} {'PyG+tc':>9} "
+              f"{'vs PyG':>7} {'vs best':>8} {'peak MiB g/PyG':>15}")
+        cases = [(f"{model} on {graph}" + (f" F={feat}" if feat else ""),
+                  partial(bench_model_case, model, graph, feat, target, args.log, timing, args.reorder,
+                          args.pyg_compile))
+                 for graph in args.graph for feat in args.feat or [None] for model in args.model]
+        return _run_cases(cases, _show_model, args.json)
     if not args.feat:
         raise GnnccError("--feat is required with --op")
     bandwidth = copy_bandwidth(target.device)
     print(f"{args.op} on {target}: copy bandwidth {bandwidth / 1e9:.1f} GB/s, node reordering {args.reorder}",
           file=sys.stderr)
-    header = (f"{'graph':<18} {'F':>4} {'gnncc ms':>9} {'default':>9} {'torch.sp':>9} {'PyG':>9} {'PyG csr':>9} "
-              f"{'floor':>8} {'%floor':>7} {'vs torch':>8} {'vs PyG':>7}  schedule")
-    print(header)
-    records = []
-    for graph in args.graph:
-        for feat in args.feat:
-            r = bench_case(args.op, graph, feat, target, args.log, bandwidth, args.repeat, args.reorder)
-            records.append(r)
-            if args.reorder != "none":
-                print(f"{r['graph']}: {args.reorder} edge span {r['edge_span_before']:.1f} -> "
-                      f"{r['edge_span_after']:.1f}", file=sys.stderr)
-            print(f"{r['graph']:<18} {feat:>4} {r['gnncc_ms']:>9.4f} {r['gnncc_default_ms']:>9.4f} "
-                  f"{r['torch_sparse_ms']:>9.4f} {r['pyg_ms']:>9.4f} {r['pyg_sparse_ms']:>9.4f} {r['floor_ms']:>8.4f} "
-                  f"{r['pct_of_floor']:>6.0f}% {r['speedup_vs_torch_sparse']:>7.2f}x {r['speedup_vs_pyg']:>6.2f}x  "
-                  f"{r['schedule_source']} {r['schedule']}", flush=True)
-    return _write(records, args.json)
+    print(f"{'graph':<18} {'F':>4} {'gnncc ms':>9} {'default':>9} {'torch.sp':>9} {'PyG':>9} {'PyG csr':>9} "
+          f"{'floor':>8} {'%floor':>7} {'vs torch':>8} {'vs PyG':>7}  schedule")
+    cases = [(f"{args.op} on {graph} F={feat}",
+              partial(bench_case, args.op, graph, feat, target, args.log, bandwidth, timing, args.reorder))
+             for graph in args.graph for feat in args.feat]
+    return _run_cases(cases, _show_op, args.json)
 
 
-def _write(records: list[dict[str, Any]], json_path: str | None) -> int:
+def _write(records: list[dict[str, Any]], json_path: str | None) -> None:
+    """Rewrite ``json_path`` with ``records`` (via a temporary file: a kill leaves the last complete list)."""
     if json_path:
         path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(records, indent=1) + "\n")
-        print(f"wrote {len(records)} record(s) to {path}", file=sys.stderr)
-    return 0
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(records, indent=1) + "\n")
+        tmp.replace(path)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -279,7 +345,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--op", choices=("spmm", "sddmm"), help="the op to time")
-    what.add_argument("--model", nargs="+", choices=("gcn", "sage", "gin", "gat"), help="2-layer models to time")
+    what.add_argument("--model", nargs="+", choices=MODEL_NAMES,
+                      help="models to time (2-layer; appnp: a 2-layer MLP and 10 propagation steps)")
     p.add_argument("--graph", required=True, nargs="+",
                    help="graph names (cora, pubmed, ...), .npz files, or synthetic R-MAT graphs rmat-NODES-EDGES "
                         "(e.g. rmat-1M-16M)")
@@ -291,6 +358,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reorder", default="none", choices=METHODS,
                    help="relabel the graph's nodes first: none (default), degree (by in-degree) or rcm "
                    "(reverse Cuthill-McKee); see the description above")
-    p.add_argument("--repeat", type=int, default=50, help="timed runs per measurement (median reported)")
-    p.add_argument("--json", help="write a JSON list with one record per case here")
+    p.add_argument("--repeat", type=int, default=50,
+                   help="timed runs per column and pass (their median is the pass's time; default 50)")
+    p.add_argument("--passes", type=int, default=3,
+                   help="interleaved passes over the columns (gnncc, default, baselines): each column's time "
+                   "is its median over passes, so a shared machine's drift hits every column alike (default 3)")
+    p.add_argument("--max-seconds", type=float, default=2.0,
+                   help="stop a column's pass after this many seconds once 3 runs are in: a slow baseline "
+                   "(PyG at F=512) costs seconds, not minutes (default 2)")
+    p.add_argument("--pyg-compile", action="store_true",
+                   help="with --model, also time PyG under torch.compile (column PyG+tc); compiling takes "
+                   "seconds to minutes per model and is not counted in its time")
+    p.add_argument("--json", help="write a JSON list with one record per case here (rewritten after each case)")
     p.set_defaults(func=run_bench)

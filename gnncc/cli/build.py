@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from gnncc.cli.zoo import MODEL_NAMES
 from gnncc.errors import GnnccError
 from gnncc.reorder import METHODS
 
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="compile a model for a graph into one shared library (serve with gnncc.load or C++)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    build.add_argument("--model", required=True, help="gcn, sage, gin, gat, or path/to/file.py:factory")
+    build.add_argument("--model", required=True, help=f"{', '.join(MODEL_NAMES)}, or path/to/file.py:factory")
     build.add_argument("--graph", required=True, help="a graph name (cora, pubmed, ...), a .npz path, "
                                                              "or rmat-NODES-EDGES (a synthetic R-MAT graph)")
     build.add_argument("-o", "--output", required=True, help="the library to write, e.g. model.so")

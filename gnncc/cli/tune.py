@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gnncc.cli.zoo import MODEL_NAMES
 from gnncc.errors import GnnccError
 
 DESCRIPTION = """\
@@ -47,7 +48,7 @@ examples:
 def _load_factory(spec: str) -> Any:
     path, _, name = spec.rpartition(":")
     if not path.endswith(".py") or not name:
-        raise GnnccError(f"--model {spec!r}: expected gcn, sage, gin, gat or FILE.py:FACTORY")
+        raise GnnccError(f"--model {spec!r}: expected {', '.join(MODEL_NAMES)} or FILE.py:FACTORY")
     if not Path(path).is_file():
         raise GnnccError(f"--model {spec!r}: {path} not found")
     module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
@@ -188,7 +189,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="autotune the kernels of a model (or one op) on a graph",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("what to tune (one of)")
-    what.add_argument("--model", help="gcn, sage, gin, gat, or FILE.py:FACTORY (a function returning a PyG model)")
+    what.add_argument("--model",
+                      help=f"{', '.join(MODEL_NAMES)}, or FILE.py:FACTORY (a function returning a PyG model)")
     what.add_argument("--op", choices=("spmm", "sddmm"),
                       help="a single op: spmm (sum with edge weights, as GCN) or sddmm (dot, as GAT)")
     p.add_argument("--graph", required=True,

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("gcn", "sage", "gin", "gat")
+MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp")
 
 
 class GCN(nn.Module):
@@ -65,10 +65,28 @@ class GAT(nn.Module):
         return self.conv2(x, edge_index)
 
 
+class APPNPNet(nn.Module):
+    """The APPNP paper's model: a 2-layer MLP, then ``k`` steps of personalised-PageRank propagation."""
+
+    def __init__(self, fin: int, hidden: int, fout: int, k: int = 10, alpha: float = 0.1) -> None:
+        super().__init__()
+        from torch_geometric.nn import APPNP
+
+        self.lin1 = nn.Linear(fin, hidden)
+        self.lin2 = nn.Linear(hidden, fout)
+        self.prop = APPNP(K=k, alpha=alpha)
+
+    def forward(self, x, edge_index):
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = F.dropout(self.lin1(x).relu(), p=0.5, training=self.training)
+        return self.prop(self.lin2(x), edge_index)
+
+
 def build(name: str, fin: int, fout: int, hidden: int = 16, seed: int = 0) -> nn.Module:
-    """A 2-layer ``name`` model with deterministic weights, in eval mode."""
+    """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps) with
+    deterministic weights, in eval mode."""
     torch.manual_seed(seed)
-    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT}
+    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet}
     if name not in classes:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     hidden = 8 if name == "gat" and hidden == 16 else hidden
