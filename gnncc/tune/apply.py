@@ -4,10 +4,17 @@
 target, device and versions (the latest confirmation round's winner: ``Database.ranked``);
 else the cost model's pick (when a trained model file exists) among configs that were fast
 for the same family on other graphs; else the family default.
+
+The model is trusted only where it has seen data: for a graph within ``NEAR_LOG2`` (2x) in
+nodes, edges and feature width of one it was trained on, and for a pick it predicts at least
+``MODEL_MARGIN`` faster than the default. Outside that, its predictions are extrapolation: a
+model trained on large graphs alone predicted 15-30% gains on Cora and PubMed that measured as
+25-50% losses (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,9 @@ from gnncc.tune.database import Database, config_id, model_path_for, task_key
 from gnncc.tune.task import node_nnz
 
 MODEL_CANDIDATES = 8  # configs the model ranks at compile time (each costs a TIR build, 50-600 ms)
+NEAR_LOG2 = 1.0  # a trained-on graph within 2x in each of these (log2) features makes the model applicable
+SHAPE_FEATURES = ("graph.log_nodes", "graph.log_nnz", "op.log_width")
+MODEL_MARGIN = 0.9  # a predicted gain under 10% is within timing noise: keep the default
 _DATABASES: dict[Path, Database] = {}
 
 
@@ -74,18 +84,27 @@ def _model_pick(node: Node, graph: Graph, target: Target, db: Database, model_pa
     if not model.trained(group):
         return None
     space = load_space(node.family, target.kind)
+    featurize = Featurizer(spec_of(node, index_dtype), space, graph, node_nnz(node), target)
+    default = space.validate(space.default)
+    trained_on = {rec["key"]: rec["features"] for rec in db.training_set(node.family, target.kind, FEATURE_VERSION)}
+    if not _near(featurize(default), trained_on.values()):
+        return None
     # configs that won on other graphs first, then the default and its neighbourhood
-    keys = dict.fromkeys(rec["key"] for rec in db.training_set(node.family, target.kind, FEATURE_VERSION))
-    winners = [db.best(key)["config"] for key in keys]
     pool = []
-    for cfg in [*winners, space.default, *space.neighbours()]:
+    for cfg in [default, *(db.best(key)["config"] for key in trained_on), *space.neighbours()]:
         try:
             pool.append(space.validate(cfg))
         except CodegenError:  # recorded before the space changed
             continue
-    unique = list({config_id(c): c for c in pool}.values())[:MODEL_CANDIDATES]
-    featurize = Featurizer(spec_of(node, index_dtype), space, graph, node_nnz(node), target)
+    unique = list({config_id(c): c for c in pool}.values())[:MODEL_CANDIDATES]  # the default is unique[0]
     pred = model.predict(group, [featurize(c) for c in unique])
     if pred is None:
         return None
-    return unique[int(pred.argmin())]
+    best = int(pred.argmin())
+    return unique[best] if pred[best] <= MODEL_MARGIN * pred[0] else None
+
+
+def _near(features: dict[str, float], trained_on: Iterable[dict[str, float]]) -> bool:
+    """Whether some trained-on task is within ``NEAR_LOG2`` of ``features`` in every shape feature."""
+    return any(all(abs(features[k] - seen[k]) <= NEAR_LOG2 for k in SHAPE_FEATURES if k in features and k in seen)
+               for seen in trained_on)
