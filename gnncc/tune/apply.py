@@ -8,8 +8,8 @@ for the same family on other graphs; else the family default.
 The model is trusted only where it has seen data: for a graph within ``NEAR_LOG2`` (2x) in
 nodes, edges and feature width of one it was trained on, and for a pick it predicts at least
 ``MODEL_MARGIN`` faster than the default. Outside that, its predictions are extrapolation: a
-model trained on large graphs alone predicted 15-30% gains on Cora and PubMed that measured as
-25-50% losses (docs/benchmarks.md).
+model trained on five large cases predicted 6-29% gains on the smaller graphs, and 13 of its 22
+picks there measured 11-51% slower than the default (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Walking destination rows gives each edge its destination for free, so
 
 A ``dot`` is split into partial sums so that it is not one chain of dependent adds: on CPU,
 ``dot_lanes`` of them in a vector register, added up by halving (the strictly ordered scalar
-sum ran 3-6x slower than torch's CPU SDDMM); on CUDA, the ``lanes`` threads of an edge take
+sum ran 2-7x slower than torch's CPU SDDMM); on CUDA, the ``lanes`` threads of an edge take
 every ``lanes``-th element, loads coalesced, and a warp-shuffle butterfly adds their sums.
 """
 
