@@ -31,6 +31,7 @@ from gnncc.codegen.templates.common import (
     lane_guard,
     lane_loop,
     row_mask,
+    scratch_scope,
     sequence,
     sparse_rows,
     work,
@@ -62,6 +63,7 @@ def _weighted(spec: KernelSpec) -> bool:
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     gather = spec.op != "scatter"
     transform = spec.op == "spmm_matmul"
     weighted = _weighted(spec)
@@ -141,7 +143,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         def add_edge_vectors(acc, lane, f0, extent, src, edge):
             # each vector loaded whole, then combined element by element: TVM lowers a vector Select
             # (max's combine) to scalar branches, which would split the load too
-            got = T.alloc_buffer((vec,), dtype, scope="local")
+            got = T.alloc_buffer((vec,), dtype, scope=scratch)
             for j in jloop(items(extent)):
                 if inside(j, lane, extent):
                     for k in kloop(vec):
@@ -245,7 +247,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         def store_vectors(acc, dest, r, v, lane, f0, extent):
             # finished one element at a time (TVM's CUDA codegen mistypes a vector Select on a scalar
             # condition), stored a vector at a time
-            done = T.alloc_buffer((vec,), dtype, scope="local")
+            done = T.alloc_buffer((vec,), dtype, scope=scratch)
             if owner(lane):
                 for j in jloop(items(extent)):
                     if inside(j, lane, extent):
@@ -278,7 +280,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         acc[j * vec + k] = red.combine(acc[j * vec + k], src[r, feature(j, k, lane, f0)])
 
         def local(extent):
-            return T.alloc_buffer((items(extent) * vec,), dtype, scope="local")
+            return T.alloc_buffer((items(extent) * vec,), dtype, scope=scratch)
 
         walk_rows = accumulate(None)
 
@@ -385,7 +387,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def transform_row(v, lane, tile):
-            o = T.alloc_buffer((out_tiles,), dtype, scope="local")
+            o = T.alloc_buffer((out_tiles,), dtype, scope=scratch)
             for j in jloop(out_tiles):
                 o[j] = T.Cast(dtype, 0)
             for k in range(width):

@@ -29,6 +29,7 @@ from gnncc.codegen.templates.common import (
     kernel_func,
     lane_guard,
     lane_loop,
+    scratch_scope,
     sparse_rows,
     work,
 )
@@ -38,6 +39,7 @@ VIEW = "rows"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     attrs = dict(spec.attrs)
     if spec.output.dtype != FP32:
         raise spec.fail("attention needs float32 operands")
@@ -69,7 +71,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def head_tile(v, lane, h, f0, extent, acc):
-            stat = T.alloc_buffer((4,), FP32, scope="local")  # running max, denominator, score, new max
+            stat = T.alloc_buffer((4,), FP32, scope=scratch)  # running max, denominator, score, new max
             stat[0] = lowest
             stat[1] = T.float32(0)
             for j in jloop(ceildiv(extent, lanes)):
@@ -91,8 +93,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def tile_body(v, lane, mask, f0, extent):
-            acc = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope="local")
-            total = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope="local")
+            acc = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope=scratch)
+            total = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope=scratch)
             for j in jloop(ceildiv(extent, lanes)):
                 total[j] = T.float32(0)
             for h in range(heads):

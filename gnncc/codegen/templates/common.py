@@ -48,6 +48,17 @@ class Call:
     args: tuple[int, ...]
 
 
+def scratch_scope(cuda: bool) -> str:
+    """Storage scope of a thread's small scratch arrays (accumulators, running statistics).
+
+    "local" (registers) on CUDA. On CPU "global": TVM's ``LowerTVMBuiltin`` keeps small *global*
+    allocations on the stack, where LLVM promotes them to registers, but turns "local" ones into
+    heap workspaces (``TVMBackendAllocWorkspace``) that it cannot, so every accumulator update
+    was a store and the next step's load waited on it.
+    """
+    return "local" if cuda else "global"
+
+
 def ceildiv(a: int, b: int) -> int:
     return -(-a // b)
 

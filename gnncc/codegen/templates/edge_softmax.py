@@ -12,12 +12,23 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, ceildiv, lane_guard, size_var, sparse_rows, work
+from gnncc.codegen.templates.common import (
+    ALIGN,
+    FP32,
+    Call,
+    ceildiv,
+    lane_guard,
+    scratch_scope,
+    size_var,
+    sparse_rows,
+    work,
+)
 
 VIEW = "rows"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     idx = spec.index_dtype
     if spec.output.dtype != FP32:
         raise spec.fail("edge_softmax needs float32 scores")
@@ -33,7 +44,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             for j in T.serial(ceildiv(heads, lanes)):
                 if lane_guard(lanes, j, lane, heads):
                     h = j * lanes + lane
-                    stat = T.alloc_buffer((2,), FP32, scope="local")  # running max, sum of exps
+                    stat = T.alloc_buffer((2,), FP32, scope=scratch)  # running max, sum of exps
                     stat[0] = lowest
                     for e in range(b_indptr[v], b_indptr[v + 1]):
                         stat[0] = T.max(stat[0], b_s[e, h])

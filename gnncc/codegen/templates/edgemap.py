@@ -25,6 +25,7 @@ from gnncc.codegen.templates.common import (
     ceildiv,
     lane_guard,
     lane_loop,
+    scratch_scope,
     size_var,
     sparse_rows,
     work,
@@ -34,6 +35,7 @@ VIEW = "rows"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     is_gather = spec.op == "gather"
     kind = spec.attr("end") if is_gather else spec.attr("op")
     operand = spec.inputs[0] if is_gather else spec.inputs[1]
@@ -69,7 +71,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def cpu_dot(e, src, v, lane, mask, f):
-            acc = T.alloc_buffer((parts,), dtype, scope="local")
+            acc = T.alloc_buffer((parts,), dtype, scope=scratch)
             for p in T.vectorized(parts):
                 acc[p] = T.float32(0)
             for c in range(chunks):

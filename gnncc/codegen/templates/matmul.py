@@ -13,7 +13,7 @@ from typing import Any
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, ceildiv
+from gnncc.codegen.templates.common import ALIGN, FP32, Call, ceildiv, scratch_scope
 
 VIEW = "natural"
 
@@ -28,6 +28,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
 
 def _cpu(name: str, m: int, k: int, n: int, config: dict[str, Any]):
+    scratch = scratch_scope(cuda=False)
     tm, tn, tk = (max(1, min(config[key], dim)) for key, dim in (("tile_m", m), ("tile_n", n), ("tile_k", k)))
     outer = T.parallel if config["parallel"] else T.serial
 
@@ -40,7 +41,7 @@ def _cpu(name: str, m: int, k: int, n: int, config: dict[str, Any]):
 
     @T.macro
     def block(b_x, b_w, b_out, i0, mi, j0, nj):
-        acc = T.alloc_buffer((mi, nj), FP32, scope="local")
+        acc = T.alloc_buffer((mi, nj), FP32, scope=scratch)
         for i in T.serial(mi):
             for j in T.vectorized(nj):
                 acc[i, j] = T.float32(0)

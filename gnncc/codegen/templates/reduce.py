@@ -9,12 +9,13 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, REDUCERS, Call, flat, shape_token
+from gnncc.codegen.templates.common import ALIGN, FP32, REDUCERS, Call, flat, scratch_scope, shape_token
 
 VIEW = "flat"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     x = spec.inputs[0]
     if x.dtype != FP32:
         raise spec.fail("reductions need float32")
@@ -27,7 +28,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     def make_body(b_x, b_y):
         @T.macro
         def body(i):
-            acc = T.alloc_buffer((1,), FP32, scope="local")
+            acc = T.alloc_buffer((1,), FP32, scope=scratch)
             acc[0] = red.init(FP32)
             for a in T.serial(size):
                 acc[0] = red.combine(acc[0], b_x[i // inner * size * inner + a * inner + i % inner])

@@ -13,12 +13,13 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, flat, nan_max, shape_token
+from gnncc.codegen.templates.common import ALIGN, FP32, Call, flat, nan_max, scratch_scope, shape_token
 
 VIEW = "flat"
 
 
 def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> list[Call]:
+    scratch = scratch_scope(cuda)  # scope of per-thread accumulators
     length = spec.output.shape[-1]
     total = spec.output.numel
     loop = flat(cuda, config, total // length if length else 0)
@@ -36,7 +37,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     def make_body(b_x, b_y):
         @T.macro
         def body(r):
-            stat = T.alloc_buffer((2,), FP32, scope="local")  # row max (softmaxes), sum
+            stat = T.alloc_buffer((2,), FP32, scope=scratch)  # row max (softmaxes), sum
             stat[0] = lowest
             stat[1] = T.float32(0)
             if op == "l2_normalize":
