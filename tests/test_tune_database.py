@@ -9,6 +9,7 @@ import textwrap
 import pytest
 import torch
 
+import gnncc
 from gnncc.codegen.target import Target
 from gnncc.graph import Graph
 from gnncc.tune import Database, Tuner, best_config, op_task, select_config
@@ -267,3 +268,14 @@ def test_a_time_budget_sizes_the_last_batch_to_end_in_time(tmp_path, monkeypatch
 def test_confirmation_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="confirm_passes"):
         Tuner(Database(tmp_path / "r.jsonl"), FakeMeasurer(), confirm_passes=0)
+
+
+def test_the_cost_model_trains_only_on_this_versions_records(tmp_path, monkeypatch):
+    """Another gnncc version's kernels are other code: their times are not labels for this one's."""
+    task = op_task("spmm", small_graph(), 16, CPU)
+    db = Database(tmp_path / "r.jsonl")
+    Tuner(db, FakeMeasurer(), batch_size=4, confirm=0).tune([task], trials=4)
+    assert len(db.training_set("spmm", "cpu", FEATURE_VERSION)) == 4
+    assert {r["gnncc"] for r in db.records()} == {gnncc.__version__}
+    monkeypatch.setattr(gnncc, "__version__", "99.0.0")  # an upgrade: the old records stay, untrained on
+    assert db.training_set("spmm", "cpu", FEATURE_VERSION) == [] and len(db.records()) == 4

@@ -102,9 +102,11 @@ def make_record(key: str, task_name: str, family: str, target: Target, graph: Gr
                 ms: float | None, error: str | None, features: dict[str, float], feature_version: int,
                 confirmation: Confirmation | None = None) -> dict:
     """One log line. ``ms`` is None for a failed candidate (``error`` says why)."""
+    from gnncc import __version__
+
     record = {
         "key": key, "task": task_name, "family": family, "kind": target.kind, "target": target.key(),
-        "device": device_name(target.kind), "graph": graph.signature, "config": config,
+        "device": device_name(target.kind), "gnncc": __version__, "graph": graph.signature, "config": config,
         "ms": ms, "error": error, "features": features, "feature_version": feature_version,
         "time": round(time.time(), 3),
     }
@@ -221,8 +223,13 @@ class Database:
         return ranked[0] if ranked else None
 
     def training_set(self, family: str, kind: str, feature_version: int) -> list[dict[str, Any]]:
-        """Successful records of ``family`` on target kind ``kind`` (all graphs: the model transfers).
+        """Successful records of ``family`` on target kind ``kind`` (all graphs: the model transfers),
+        made by this gnncc version: another version's kernels are other code, so its times are not
+        labels for this one's (as its records are not this one's results: the key holds the version).
 
         Confirmation records are included: their times are the better labels."""
+        from gnncc import __version__
+
         return [r for r in self.records() if r.get("family") == family and r.get("kind") == kind
-                and r.get("ms") is not None and r.get("feature_version") == feature_version]
+                and r.get("ms") is not None and r.get("feature_version") == feature_version
+                and r.get("gnncc") == __version__]
