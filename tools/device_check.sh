@@ -30,8 +30,8 @@ log="$out/device_check.log"
 started=$(date +%s)
 say() { echo "[$(( $(date +%s) - started ))s] $*" | tee -a "$log"; }
 
-if [ -f .gpu/s2/stage2.sh ]; then
-    bash .gpu/s2/stage2.sh >> "$log" 2>&1 || { say "stage2 failed (see above): start again at device call 1"; exit 3; }
+if ! python3 -c "import tvm" 2>/dev/null; then  # the device machine has no TVM: stage the carried one
+    bash .gpu/s2/stage2.sh >> "$log" 2>&1 || { say "stage2 failed (see the log): start again at device call 1"; exit 3; }
 fi
 export PYTHONPATH="/tmp/site:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export GNNCC_DATA="${GNNCC_DATA:-$root/.gpu/data}" TVM_NUM_THREADS="${TVM_NUM_THREADS:-$(nproc)}"
