@@ -87,7 +87,7 @@ def _model_pick(node: Node, graph: Graph, target: Target, db: Database, model_pa
     featurize = Featurizer(spec_of(node, index_dtype), space, graph, node_nnz(node), target)
     default = space.validate(space.default)
     trained_on = {rec["key"]: rec["features"] for rec in db.training_set(node.family, target.kind, FEATURE_VERSION)}
-    if not _near(featurize(default), trained_on.values()):
+    if not _near(featurize.fixed, trained_on.values()):  # graph and op features: no TIR build needed
         return None
     # configs that won on other graphs first, then the default and its neighbourhood
     pool = []

@@ -251,12 +251,12 @@ class Featurizer:
 
     def __init__(self, spec: KernelSpec, space: Space, graph: Graph, nnz: int, target: Target) -> None:
         self.spec, self.space, self.target = spec, space, target
-        self._fixed = {**graph_features(graph, nnz), **op_features(spec)}
+        self.fixed = {**graph_features(graph, nnz), **op_features(spec)}  # the same for every config
         # one node-feature matrix of the widest row: what a sparse kernel gathers by source
-        self._rows_bytes = graph.num_nodes * self._fixed["op.width"] * self._fixed["op.dtype_bytes"]
+        self._rows_bytes = graph.num_nodes * self.fixed["op.width"] * self.fixed["op.dtype_bytes"]
         self._cache = last_level_cache_bytes(target.kind)
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         tir = tir_features(self.spec, config, self.target)
-        return {**knob_features(self.space, config), **self._fixed, **tir,
+        return {**knob_features(self.space, config), **self.fixed, **tir,
                 **memory_features(self._rows_bytes, self._cache, config)}
