@@ -8,7 +8,7 @@ import torch
 
 from gnncc.codegen import generate_cuda_source
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
-from gnncc.codegen.testing import check_node, edge_case_graphs
+from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs
 from gnncc.ir import Builder, TensorType
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Node
@@ -59,11 +59,42 @@ def test_fused_kernels_match_the_interpreter(graph: str) -> None:
             check_node(node, data, config, rtol=1e-4)
 
 
+ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean")
+
+
+@pytest.mark.parametrize("config", neighbour_configs("attention"), ids=str)
+def test_attention_schedules_match_the_interpreter(config: dict) -> None:
+    """Every attention knob value (heads walked together or apart, online or max-pass softmax, edge
+    chunks): on the graph with a hub row, whose edges span many chunks and end in a partial one."""
+    cases = _cases(GRAPHS["hub"])
+    for case in ATTENTION_CASES:
+        check_node(*cases[case], config, rtol=1e-4)
+
+
+@pytest.mark.parametrize("config", [None, {"max_pass": False, "edge_chunk": 1}, {"heads_together": False}], ids=str)
+def test_attention_keeps_nan_and_zero_rows(config: dict | None) -> None:
+    """A NaN feature makes its out-neighbours' rows NaN (as PyG's softmax), the rest stay finite, and
+    rows without in-edges give 0, under the max pass with fast exps as under the online softmax."""
+    adj = GRAPHS["random"]
+    node, data = _cases(adj)["gat_concat"]
+    data[1] = data[1].clone()
+    data[1][3] = float("nan")
+    out = check_node(node, data, config, rtol=1e-4)
+    hit = torch.zeros(adj.num_dst, dtype=torch.bool)
+    hit[adj.dst_ids()[adj.src_ids() == 3]] = True
+    assert out[hit].isnan().all() and not out[~hit].isnan().any()
+    empty = (adj.indptr[1:] == adj.indptr[:-1])
+    assert empty.any() and torch.equal(out[empty] - data[4], torch.zeros_like(out[empty]))
+
+
 @pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found: cannot compile generated CUDA C")
 @pytest.mark.parametrize("case", sorted(_cases(GRAPHS["random"])))
 def test_fused_cuda_source_compiles(case: str) -> None:
     node, _ = _cases(GRAPHS["random"])[case]
-    for config in (None, {"lanes": 4, "rows_per_block": 8, "feat_tile": 32}):
+    configs = [None, {"lanes": 4, "rows_per_block": 8, "feat_tile": 32}]
+    if node.op == "attention_spmm":
+        configs.append({"max_pass": True})
+    for config in configs:
         source = generate_cuda_source(node, "sm_90", config)
         assert "__global__" in source
         assert compile_cubin(source, "sm_90")

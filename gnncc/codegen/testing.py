@@ -79,9 +79,9 @@ def dense_node(op_name: str, tensors: Sequence[torch.Tensor], /, **attrs: Any) -
 
 
 def check_node(node: Node, operands: list[Any], config: dict[str, Any] | None = None,
-               target: Target = CPU, rtol: float = 1e-5) -> None:
-    """Run ``node``'s kernel (on ``target``'s device) and compare with ``evaluate_node`` (tolerance scaled
-    by the output range)."""
+               target: Target = CPU, rtol: float = 1e-5) -> torch.Tensor:
+    """Run ``node``'s kernel (on ``target``'s device), compare with ``evaluate_node`` (tolerance scaled
+    by the output range; NaNs must be where the reference has them) and return its output."""
     index_dtype = next((str(o.indices.dtype).removeprefix("torch.") for o in operands
                         if isinstance(o, Adjacency)), None)
     kernel = build_kernel(node, target, config, index_dtype=index_dtype)
@@ -91,9 +91,10 @@ def check_node(node: Node, operands: list[Any], config: dict[str, Any] | None = 
         torch.zeros_like(ref, device=device)
     kernel([o.to(device) for o in operands], out)
     out = out.cpu()
-    scale = float(ref.abs().max()) if ref.numel() and ref.is_floating_point() else 1.0
-    torch.testing.assert_close(out, ref, rtol=rtol, atol=rtol * max(1.0, scale),
+    scale = float(ref.abs().nan_to_num(0.0).max()) if ref.numel() and ref.is_floating_point() else 1.0
+    torch.testing.assert_close(out, ref, rtol=rtol, atol=rtol * max(1.0, scale), equal_nan=True,
                                msg=lambda m: f"{kernel.describe()}: {m}")
+    return out
 
 
 def neighbour_configs(family: str, kind: str = "cpu") -> list[dict[str, Any]]:

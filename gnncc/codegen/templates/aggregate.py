@@ -453,7 +453,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         layout_buffers, (x, *rest) = rest[:len(adj_layout)], rest[len(adj_layout):]
         w = rest[0] if weighted else None
         out = rest[-1 - len(workspace)]
-        finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)])
+        finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)], cuda)
 
         if transform:
             (tile_unit,) = make_units(indptr, indices, x, w, out, finish, None, None)

@@ -1,10 +1,12 @@
-"""attention_spmm: GAT/GATv2 attention and aggregation in one CSR row walk, with an online softmax.
+"""attention_spmm: GAT/GATv2 attention and aggregation in one CSR row walk, softmax on the fly.
 
-For each destination row, head and feature tile, the row's edges are walked once: each edge's
-score is computed on the fly (GAT: ``p[src, h] + q[v, h]``, then leaky_relu; GATv2:
-``sum_c q[0, h, c] * leaky_relu(x[src, h, c] + p[v, h, c])``) and folded into a running maximum
-``m``, a running denominator ``d`` and the accumulator (``acc = acc * exp(m_old - m) + exp(s - m) *
-x[src]``), so neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. Heads
+For each destination row and feature tile, the row's edges are walked for a group of heads (all of
+them on CPU, their statistics in vector lanes; one at a time on CUDA): each edge's score is computed
+on the fly (GAT: ``p[src, h] + q[v, h]``, then leaky_relu; GATv2: ``sum_c q[0, h, c] *
+leaky_relu(x[src, h, c] + p[v, h, c])``) and folded into a denominator ``d`` and the accumulator, so
+neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. With ``max_pass`` a
+first walk finds the row's maximum ``m`` and the second adds ``exp(s - m) * x[src]``; without it the
+softmax is online (``acc = acc * exp(m_old - m) + exp(s - m) * x[src]``, two exps per score). Heads
 are concatenated or averaged, then the epilogue is applied. On CUDA the ``lanes`` threads of a
 row split the tile's features (each recomputes the scores). Its space is ``schedules/attention.json``.
 """
@@ -19,18 +21,19 @@ from tvm.script import tirx as T
 from gnncc.codegen.spec import KernelSpec
 from gnncc.codegen.templates.common import (
     FP32,
-    UNARY,
     Call,
     ceildiv,
     epilogue,
     epilogue_buffers,
     epilogue_tokens,
+    exp_of,
     feature_tiles,
     kernel_func,
     lane_guard,
     lane_loop,
     scratch_scope,
     sparse_rows,
+    unary,
     work,
 )
 from gnncc.ir.ops import parse_epilogue
@@ -56,56 +59,117 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     lowest = tvm.tirx.min_value(FP32)
 
     def leaky(s):
-        return UNARY["leaky_relu"](s, slope)
+        return unary("leaky_relu", cuda)(s, slope)
+
+    # heads walked together: all of them on CPU (one pass over a row's edges, the per-head
+    # statistics in vector lanes), one at a time on CUDA (registers)
+    group = heads if config.get("heads_together", False) else 1
+    max_pass = config.get("max_pass", False)
+    exp = exp_of(cuda)
+    hloop = T.serial if gatv2 or cuda or group == 1 else T.vectorized  # a GATv2 score loops over channels
+    # edges whose exps the max pass takes together (CPU: one vector)
+    chunk = config.get("edge_chunk", 1) if max_pass else 1
+    eloop = T.vectorized if chunk > 1 else T.serial
+    kloop = T.serial if chunk > 1 else hloop  # the exps' vector: a chunk's edges, else the group's heads
 
     def make_body(b_indptr, b_indices, b_x, b_p, b_q, b_out, finish):
-        @T.macro
-        def score(stat, src, v, h):
-            if gatv2:
-                stat[2] = T.float32(0)
-                for c in range(channels):
-                    stat[2] = stat[2] + b_q[0, h * channels + c] * leaky(
-                        b_x[src, h * channels + c] + b_p[v, h * channels + c])
-            else:
-                stat[2] = leaky(b_p[src, h] + b_q[v, h])
+        def feature(src, h, c):
+            return b_x[src, h * channels + c]
 
         @T.macro
-        def head_tile(v, lane, h, f0, extent, acc):
-            stat = T.alloc_buffer((4,), FP32, scope=scratch)  # running max, denominator, score, new max
-            stat[0] = lowest
-            stat[1] = T.float32(0)
-            for j in jloop(ceildiv(extent, lanes)):
-                acc[j] = T.float32(0)
-            for e in range(b_indptr[v], b_indptr[v + 1]):
-                src = b_indices[e]
-                score(stat, src, v, h)
-                stat[3] = T.max(stat[0], stat[2])
-                scale = T.exp(stat[0] - stat[3])
-                weight = T.exp(stat[2] - stat[3])
-                stat[1] = stat[1] * scale + weight
+        def scores(s, i, src, v, h0):
+            # s[k, i]: the score of head h0 + k for edge src -> v
+            for k in hloop(group):
+                if gatv2:
+                    s[k, i] = T.float32(0)
+                    for c in range(channels):
+                        s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
+                            b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c])
+                else:
+                    s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k])
+
+        @T.macro
+        def accumulate(acc, d, scale, w, i, src, lane, h0, f0, extent, rescale):
+            # d[k] = d[k] * scale[k] + w[k, i]; acc[k, j] likewise, adding w[k, i] * x[src, head h0 + k,
+            # feature f0 + j * lanes + lane] (inline: a let-bound message in the vectorised loop gave wrong sums)
+            for k in range(group):
+                if rescale:
+                    d[k] = d[k] * scale[k] + w[k, i]
+                else:
+                    d[k] = d[k] + w[k, i]
                 for j in jloop(ceildiv(extent, lanes)):
                     if lane_guard(lanes, j, lane, extent):
-                        acc[j] = acc[j] * scale + weight * b_x[src, h * channels + f0 + j * lanes + lane]
-                stat[0] = stat[3]
-            for j in jloop(ceildiv(extent, lanes)):
-                # empty rows give 0; a NaN denominator (a NaN score or feature) must stay NaN, as PyG's softmax
-                acc[j] = T.Select(stat[1] == T.float32(0), T.float32(0), acc[j] / stat[1])
+                        if rescale:
+                            acc[k, j] = acc[k, j] * scale[k] + w[k, i] * feature(src, h0 + k, f0 + j * lanes + lane)
+                        else:
+                            acc[k, j] = acc[k, j] + w[k, i] * feature(src, h0 + k, f0 + j * lanes + lane)
+
+        @T.macro
+        def head_group(v, lane, h0, f0, extent, acc):
+            # per head of the group: running max m, denominator d, new max t, rescale factor r; the
+            # scores s of `chunk` edges
+            m = T.alloc_buffer((group,), FP32, scope=scratch)
+            t = T.alloc_buffer((group,), FP32, scope=scratch)
+            d = T.alloc_buffer((group,), FP32, scope=scratch)
+            r = T.alloc_buffer((group,), FP32, scope=scratch)
+            s = T.alloc_buffer((group, chunk), FP32, scope=scratch)
+            for k in hloop(group):
+                m[k] = lowest
+                d[k] = T.float32(0)
+            for k in range(group):
+                for j in jloop(ceildiv(extent, lanes)):
+                    acc[k, j] = T.float32(0)
+            if max_pass:
+                # the row's maximum first: then one exp per score and no rescaling
+                for e in range(b_indptr[v], b_indptr[v + 1]):
+                    scores(s, 0, b_indices[e], v, h0)
+                    for k in hloop(group):
+                        m[k] = T.max(m[k], s[k, 0])
+                # `chunk` edges at a time, their exps in one vector (rows' tails padded with 0)
+                for ch in range((b_indptr[v + 1] - b_indptr[v] + chunk - 1) // chunk):
+                    for i in range(chunk):
+                        if b_indptr[v] + ch * chunk + i < b_indptr[v + 1]:
+                            scores(s, i, b_indices[b_indptr[v] + ch * chunk + i], v, h0)
+                        else:
+                            for k in range(group):
+                                s[k, i] = lowest
+                    for k in kloop(group):
+                        for i in eloop(chunk):
+                            s[k, i] = exp(s[k, i] - m[k])
+                    for i in range(chunk):
+                        if b_indptr[v] + ch * chunk + i < b_indptr[v + 1]:
+                            accumulate(acc, d, r, s, i, b_indices[b_indptr[v] + ch * chunk + i], lane, h0, f0, extent,
+                                       False)
+            else:
+                for e in range(b_indptr[v], b_indptr[v + 1]):
+                    scores(s, 0, b_indices[e], v, h0)
+                    for k in hloop(group):
+                        t[k] = T.max(m[k], s[k, 0])
+                        r[k] = exp(m[k] - t[k])
+                        s[k, 0] = exp(s[k, 0] - t[k])
+                        m[k] = t[k]
+                    accumulate(acc, d, r, s, 0, b_indices[e], lane, h0, f0, extent, True)
+            for k in range(group):
+                for j in jloop(ceildiv(extent, lanes)):
+                    # empty rows give 0; a NaN denominator (a NaN score or feature) must stay NaN, as PyG's softmax
+                    acc[k, j] = T.Select(d[k] == T.float32(0), T.float32(0), acc[k, j] / d[k])
 
         @T.macro
         def tile_body(v, lane, mask, f0, extent):
-            acc = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope=scratch)
+            acc = T.alloc_buffer((group, ceildiv(extent, lanes)), FP32, scope=scratch)
             total = T.alloc_buffer((ceildiv(extent, lanes),), FP32, scope=scratch)
             for j in jloop(ceildiv(extent, lanes)):
                 total[j] = T.float32(0)
-            for h in range(heads):
-                head_tile(v, lane, h, f0, extent, acc)
-                for j in jloop(ceildiv(extent, lanes)):
-                    if lane_guard(lanes, j, lane, extent):
-                        if mean:
-                            total[j] = total[j] + acc[j]
-                        else:
-                            b_out[v, h * channels + f0 + j * lanes + lane] = finish(
-                                acc[j], v, h * channels + f0 + j * lanes + lane)
+            for g in range(heads // group):
+                head_group(v, lane, g * group, f0, extent, acc)
+                for k in range(group):
+                    for j in jloop(ceildiv(extent, lanes)):
+                        if lane_guard(lanes, j, lane, extent):
+                            if mean:
+                                total[j] = total[j] + acc[k, j]
+                            else:
+                                b_out[v, (g * group + k) * channels + f0 + j * lanes + lane] = finish(
+                                    acc[k, j], v, (g * group + k) * channels + f0 + j * lanes + lane)
             if mean:
                 for j in jloop(ceildiv(extent, lanes)):
                     if lane_guard(lanes, j, lane, extent):
@@ -120,7 +184,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                *epilogue_buffers(steps, width), ("out", ("n", width), FP32)]
 
     def launch(indptr, indices, x, p, q, *rest):
-        body = make_body(indptr, indices, x, p, q, rest[-1], epilogue(steps, rest[:-1]))
+        body = make_body(indptr, indices, x, p, q, rest[-1], epilogue(steps, rest[:-1], cuda))
         per_edge = heads * (channels * (2 if gatv2 else 1) + 2)
 
         @T.macro

@@ -283,36 +283,94 @@ def _f(value: float) -> Any:
     return tvm.tirx.const(value, FP32)
 
 
+def is_nan(x):
+    """Whether float32 ``x`` is NaN, from its bits (exponent all ones, mantissa not zero).
+
+    ``T.isnan`` is a call TVM cannot vectorise: a vectorised loop holding one (a relu, a max)
+    was scalarised whole. ``x != x`` would vectorise, but TVM's simplifier folds it to false.
+    Other float widths keep ``T.isnan``; integers are never NaN.
+    """
+    dtype = str(x.ty)
+    if dtype == FP32:
+        return T.reinterpret("int32", x) & 0x7FFFFFFF > 0x7F800000
+    if dtype.startswith(("float", "bfloat")):
+        return T.isnan(x)
+    return tvm.tirx.const(False, "bool")
+
+
 def nan_max(a, b):
     """``torch.maximum``: NaN when either operand is NaN (``T.max`` lowers to a compare that drops it)."""
-    return T.Select(T.Or(T.isnan(a), a > b), a, b)
+    return T.Select(T.Or(is_nan(a), a > b), a, b)
 
 
 def nan_min(a, b):
     """``torch.minimum``, NaN-propagating like ``nan_max``."""
-    return T.Select(T.Or(T.isnan(a), a < b), a, b)
+    return T.Select(T.Or(is_nan(a), a < b), a, b)
 
 
-def _softplus(x, alpha):
+# Cephes' expf: exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2], ln2 split in two for precision
+_LOG2E = 1.44269504088896341
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+_EXP_MIN, _EXP_MAX = -87.33654475, 88.72283905  # below: under FLT_MIN, 0; above: over FLT_MAX, inf
+
+
+def fast_exp(x):
+    """``exp(x)`` in float32 arithmetic that LLVM vectorises (Cephes' ``expf``, about 1 ulp).
+
+    ``T.exp`` lowers to a call of libm's ``expf`` per element on CPU, which no vector loop can
+    contain: in the attention kernel the calls took most of the time. NaN stays NaN, results under
+    ``FLT_MIN`` flush to 0 and over ``FLT_MAX`` give inf. For CPU kernels; CUDA's ``expf`` is fast.
+    """
+    xc = T.max(T.min(x, _f(_EXP_MAX)), _f(_EXP_MIN))
+    n = T.floor(xc * _f(_LOG2E) + _f(0.5))
+    r = xc - n * _f(_LN2_HI) - n * _f(_LN2_LO)
+    poly = _f(_EXP_POLY[0])
+    for coef in _EXP_POLY[1:]:
+        poly = poly * r + _f(coef)
+    er = poly * r * r + r + _f(1.0)
+    # 2^n from its exponent bits; n = 128 (x near _EXP_MAX) has none, so it is 2^127 * 2
+    ni = T.Cast("int32", n)
+    two_n = T.reinterpret(FP32, T.shift_left(T.min(ni, 127) + 127, 23))
+    y = er * two_n * T.Select(ni > 127, _f(2.0), _f(1.0))
+    y = T.Select(x < _f(_EXP_MIN), _f(0.0), T.Select(x > _f(_EXP_MAX), _f(float("inf")), y))
+    return T.Select(is_nan(x), x, y)
+
+
+def exp_of(cuda: bool) -> Callable[[Any], Any]:
+    """The target's ``exp``: CUDA's ``expf``, or ``fast_exp`` on CPU."""
+    return T.exp if cuda else fast_exp
+
+
+def _sigmoid(x, exp):
+    return _f(1.0) / (_f(1.0) + exp(-x))
+
+
+# elementwise activations as rules of (x, alpha, exp), ``exp`` the target's (see ``unary``)
+_UNARY_RULES: dict[str, Callable[[Any, float, Callable[[Any], Any]], Any]] = {
+    "relu": lambda x, a, exp: nan_max(x, _f(0.0)),  # relu(NaN) = NaN, as torch
+    "leaky_relu": lambda x, a, exp: T.Select(x > _f(0.0), x, x * _f(a)),
+    "elu": lambda x, a, exp: T.Select(x > _f(0.0), x, _f(a) * (exp(x) - _f(1.0))),
+    "sigmoid": lambda x, a, exp: _sigmoid(x, exp),
+    "tanh": lambda x, a, exp: T.tanh(x),
+    "exp": lambda x, a, exp: exp(x),
+    "log": lambda x, a, exp: T.log(x),
+    "neg": lambda x, a, exp: -x,
+    "abs": lambda x, a, exp: T.abs(x),
+    "rsqrt_or_zero": lambda x, a, exp: T.Select(x > _f(0.0), T.rsqrt(T.max(x, _f(1e-38))), _f(0.0)),
     # torch's default threshold: linear above 20
-    return T.Select(x > _f(20.0), x, T.log1p(T.exp(x)))
-
-
-UNARY: dict[str, Callable[[Any, float], Any]] = {
-    "relu": lambda x, a: nan_max(x, _f(0.0)),  # relu(NaN) = NaN, as torch
-    "leaky_relu": lambda x, a: T.Select(x > _f(0.0), x, x * _f(a)),
-    "elu": lambda x, a: T.Select(x > _f(0.0), x, _f(a) * (T.exp(x) - _f(1.0))),
-    "sigmoid": lambda x, a: T.sigmoid(x),
-    "tanh": lambda x, a: T.tanh(x),
-    "exp": lambda x, a: T.exp(x),
-    "log": lambda x, a: T.log(x),
-    "neg": lambda x, a: -x,
-    "abs": lambda x, a: T.abs(x),
-    "rsqrt_or_zero": lambda x, a: T.Select(x > _f(0.0), T.rsqrt(T.max(x, _f(1e-38))), _f(0.0)),
-    "softplus": _softplus,
-    "gelu": lambda x, a: _f(0.5) * x * (_f(1.0) + T.erf(x * _f(0.7071067811865476))),
-    "silu": lambda x, a: x * T.sigmoid(x),
+    "softplus": lambda x, a, exp: T.Select(x > _f(20.0), x, T.log1p(exp(x))),
+    "gelu": lambda x, a, exp: _f(0.5) * x * (_f(1.0) + T.erf(x * _f(0.7071067811865476))),
+    "silu": lambda x, a, exp: x * _sigmoid(x, exp),
 }
+UNARY_NAMES = frozenset(_UNARY_RULES)
+
+
+def unary(op: str, cuda: bool) -> Callable[[Any, float], Any]:
+    """Activation ``op`` as ``f(x, alpha)`` for a CUDA or CPU kernel."""
+    rule, exp = _UNARY_RULES[op], exp_of(cuda)
+    return lambda x, a: rule(x, a, exp)
+
 
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": lambda a, b: a + b,
@@ -383,14 +441,14 @@ def epilogue_buffers(steps: Sequence[EpilogueStep], width: int) -> list[tuple[st
     return [(f"epi{i}", epilogue_operand_shape(k, "n", width), FP32) for i, k in enumerate(kinds)]
 
 
-def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any]) -> Callable[[Any, Any, Any], Any]:
+def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any], cuda: bool) -> Callable[[Any, Any, Any], Any]:
     """``apply(value, v, f)``: the epilogue steps applied to output element ``(v, f)``'s value."""
 
     def apply(value, v, f):
         rest = iter(operands)
         for s in steps:
             if s.kind is None:
-                value = UNARY[s.op](value, s.alpha or 0.0)
+                value = unary(s.op, cuda)(value, s.alpha or 0.0)
             else:
                 row = 0 if s.kind in ("scalar", "feat") else v
                 col = 0 if s.kind in ("scalar", "row") else f

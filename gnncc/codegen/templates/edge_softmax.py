@@ -17,6 +17,7 @@ from gnncc.codegen.templates.common import (
     FP32,
     Call,
     ceildiv,
+    exp_of,
     lane_guard,
     scratch_scope,
     size_var,
@@ -37,6 +38,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     rows = sparse_rows(cuda, config)
     svar = size_var(idx)
     lowest = tvm.tirx.min_value(FP32)
+    exp = exp_of(cuda)
 
     def make_body(b_indptr, b_s, b_out):
         @T.macro
@@ -50,9 +52,9 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         stat[0] = T.max(stat[0], b_s[e, h])
                     stat[1] = T.float32(0)
                     for e in range(b_indptr[v], b_indptr[v + 1]):
-                        stat[1] = stat[1] + T.exp(b_s[e, h] - stat[0])
+                        stat[1] = stat[1] + exp(b_s[e, h] - stat[0])
                     for e in range(b_indptr[v], b_indptr[v + 1]):
-                        b_out[e, h] = T.exp(b_s[e, h] - stat[0]) / stat[1]
+                        b_out[e, h] = exp(b_s[e, h] - stat[0]) / stat[1]
 
         return body
 

@@ -13,7 +13,7 @@ from typing import Any
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, BINARY, FP32, UNARY, Call, flat, shape_token
+from gnncc.codegen.templates.common import ALIGN, BINARY, FP32, UNARY_NAMES, Call, flat, shape_token, unary
 
 VIEW = "flat"
 
@@ -46,10 +46,10 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     out = spec.output
     total = out.numel
     loop = flat(cuda, config, total)
-    if spec.op in UNARY:
+    if spec.op in UNARY_NAMES:
         if out.dtype != FP32:
             raise spec.fail("unary activations need float32")
-        act, alpha = UNARY[spec.op], float(dict(spec.attrs).get("alpha", 0.0))
+        act, alpha = unary(spec.op, cuda), float(dict(spec.attrs).get("alpha", 0.0))
 
         def make_unary(b_x, b_y):
             @T.macro

@@ -13,7 +13,7 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, flat, nan_max, scratch_scope, shape_token
+from gnncc.codegen.templates.common import ALIGN, FP32, Call, exp_of, flat, nan_max, scratch_scope, shape_token
 
 VIEW = "flat"
 
@@ -26,10 +26,11 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     op = spec.op
     eps = tvm.tirx.const(float(spec.attr("eps")) if op == "l2_normalize" else 0.0, FP32)
     lowest = tvm.tirx.min_value(FP32)
+    exp = exp_of(cuda)
 
     def finish(x, stat):
         if op == "softmax":
-            return T.exp(x - stat[0]) / stat[1]
+            return exp(x - stat[0]) / stat[1]
         if op == "log_softmax":
             return x - stat[0] - T.log(stat[1])
         return x / nan_max(T.sqrt(stat[1]), eps)  # a NaN norm gives a NaN row, as F.normalize
@@ -47,7 +48,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 for k in T.serial(length):
                     stat[0] = T.max(stat[0], b_x[r * length + k])
                 for k in T.serial(length):
-                    stat[1] = stat[1] + T.exp(b_x[r * length + k] - stat[0])
+                    stat[1] = stat[1] + exp(b_x[r * length + k] - stat[0])
             for k in T.serial(length):
                 b_y[r * length + k] = finish(b_x[r * length + k], stat)
 
