@@ -6,7 +6,7 @@ import pytest
 import torch
 from graphs import EDGE_CASE_GRAPHS, random_graph
 from pass_models import TwoLayer, make
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
 
 import gnncc
 from gnncc.check import relative_error
@@ -91,6 +91,33 @@ def test_reorder_leaves_max_aggregation_alone() -> None:
     cm = gnncc.compile(model, graph)
     spmm = next(n for n in cm.ir.nodes if n.op in ("spmm", "fused_spmm"))
     assert spmm.attrs["reduce"] == "max" and spmm.inputs[1].type.shape == (50, 64)  # still aggregate first
+
+
+@pytest.mark.parametrize("eps,train_eps", [(0.0, False), (0.3, True)])
+def test_gin_first_linear_moves_before_the_self_plus_neighbour_sum(eps: float, train_eps: bool) -> None:
+    """(c x + sum_j x_j) W == c (x W) + sum_j (x W)_j: GIN's first Linear narrows 64 -> 8 features, so
+    the aggregation runs at 8; its second Linear follows a relu and stays put."""
+    graph = random_graph(200, 1500, seed=5)
+    mlp = torch.nn.Sequential(torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8))
+    model = TwoLayer(GINConv(mlp, eps=eps, train_eps=train_eps), GCNConv(8, 4)).eval()
+    cm = gnncc.compile(model, graph)
+    first = next(n for n in cm.ir.nodes if n.op in ("matmul", "spmm", "fused_spmm"))
+    assert first.op == "matmul" and first.inputs[1].type.shape == (64, 8)
+    assert all(n.inputs[1].type.shape[1] <= 8 for n in cm.ir.nodes if n.op in ("spmm", "fused_spmm"))
+    assert "around a node's own features plus spmm" in cm.explain()
+    x = torch.randn(200, 64)
+    with torch.no_grad():
+        assert relative_error(cm(x), model(x, graph.edge_index)) < 1e-4
+    off = gnncc.compile(model, graph, passes={"reorder_transform_aggregate": False})
+    assert next(n for n in off.ir.nodes if n.op in ("matmul", "spmm", "fused_spmm")).op != "matmul"
+
+
+def test_gin_sum_feeding_a_widening_linear_stays_aggregate_first() -> None:
+    graph = random_graph(100, 800, seed=6)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    cm = gnncc.compile(TwoLayer(GINConv(mlp), GCNConv(4, 4)).eval(), graph)
+    first = next(n for n in cm.ir.nodes if n.op in ("matmul", "spmm", "fused_spmm"))
+    assert first.op != "matmul" and "own features" not in cm.explain()
 
 
 def test_sgconv_transform_moves_before_every_hop() -> None:
