@@ -33,7 +33,8 @@ def _linear_spmm(node: Node) -> bool:
 
 def _self_plus_aggregate(node: Node) -> tuple[Node, Node | None] | None:
     """``(spmm, mul)`` when ``node`` is ``add(spmm(A, X, ...), mul(c, X))`` (either order, ``c`` one
-    element; ``mul`` None for a plain ``X``) with a linear, single-use spmm and mul; else None."""
+    element; ``mul`` None for a plain ``X``) with a linear spmm; else None. Single use is the
+    caller's check."""
     if node.op != "add":
         return None
     for agg, own in (node.inputs, node.inputs[::-1]):

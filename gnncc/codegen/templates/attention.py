@@ -106,10 +106,9 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def head_group(v, lane, h0, f0, extent, acc):
-            # per head of the group: running max m, denominator d, new max t, rescale factor r; the
+            # per head of the group: running max m, denominator d, rescale factor r (online); the
             # scores s of `chunk` edges
             m = T.alloc_buffer((group,), FP32, scope=scratch)
-            t = T.alloc_buffer((group,), FP32, scope=scratch)
             d = T.alloc_buffer((group,), FP32, scope=scratch)
             r = T.alloc_buffer((group,), FP32, scope=scratch)
             s = T.alloc_buffer((group, chunk), FP32, scope=scratch)
@@ -141,6 +140,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                             accumulate(acc, d, r, s, i, b_indices[b_indptr[v] + ch * chunk + i], lane, h0, f0, extent,
                                        False)
             else:
+                t = T.alloc_buffer((group,), FP32, scope=scratch)  # the new running max
                 for e in range(b_indptr[v], b_indptr[v + 1]):
                     scores(s, 0, b_indices[e], v, h0)
                     for k in hloop(group):
