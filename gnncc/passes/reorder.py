@@ -31,7 +31,10 @@ def _linear_spmm(node: Node) -> bool:
         and x.is_concrete
 
 
-def _self_plus_aggregate(node: Node) -> tuple[Node, Node | None] | None:
+SelfSum = tuple[Node, "Node | None"]  # (spmm, mul) of ``_self_plus_aggregate``
+
+
+def _self_plus_aggregate(node: Node) -> SelfSum | None:
     """``(spmm, mul)`` when ``node`` is ``add(spmm(A, X, ...), mul(c, X))`` (either order, ``c`` one
     element; ``mul`` None for a plain ``X``) with a linear spmm; else None. Single use is the
     caller's check."""
@@ -66,11 +69,12 @@ def _label(w: Value) -> str:
     return f"'{w.node.attrs['name']}'" if w.node.op == "const" else f"weight {w.type}"
 
 
-def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node]]:
-    """Nodes to rewrite: the later node of each pair -> (order to produce, the earlier node)."""
+def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node, SelfSum | None]]:
+    """Nodes to rewrite: the later node of each pair -> (order to produce, the earlier node, and for
+    GIN's sum its spmm and mul)."""
     users = fn.users()
     outputs = set(fn.outputs)
-    plan: dict[Node, tuple[str, Node]] = {}
+    plan: dict[Node, tuple[str, Node, SelfSum | None]] = {}
     claimed: set[Node] = set()  # a node takes part in at most one move per round
     for node in fn.nodes:
         self_sum = _self_plus_aggregate(node.inputs[0].node) if node.op == "matmul" else None
@@ -96,7 +100,7 @@ def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node]]:
             around = "a node's own features plus spmm" if self_sum is not None else "spmm"
             ctx.note(NAME, f"{_label(w)} [{f_in}->{f_out}] around {around}(nnz={spmm.inputs[0].type.nnz}, "
                            f"{spmm.attrs['reduce']}): {first.split('_')[0]} first ({chosen}) instead of ({other})")
-            plan[node] = (first, earlier)
+            plan[node] = (first, earlier, self_sum)
             claimed |= {node} | moved
     return plan
 
@@ -105,17 +109,15 @@ def _reorder_once(fn: Function, ctx: PassContext) -> Function | None:
     plan = _plan(fn, ctx)
     if not plan:
         return None
-    dropped = {earlier for _, earlier in plan.values()}
-    for first, earlier in plan.values():
-        if first == "transform_self":
-            dropped |= {n for n in _self_plus_aggregate(earlier) if n is not None}
+    dropped = {earlier for _, earlier, _ in plan.values()}
+    dropped |= {n for _, _, self_sum in plan.values() if self_sum is not None for n in self_sum if n is not None}
 
     def rule(node, b, new):
         if node not in plan:
             return None
-        first, earlier = plan[node]
-        if first == "transform_self":  # matmul(add(spmm(A, x), mul(c, x)), W) -> add(spmm(A, y), mul(c, y))
-            spmm, mul = _self_plus_aggregate(earlier)
+        first, earlier, self_sum = plan[node]
+        if self_sum is not None:  # matmul(add(spmm(A, x), mul(c, x)), W) -> add(spmm(A, y), mul(c, y))
+            spmm, mul = self_sum
             adj, x, *edge = spmm.inputs
             y = b.emit("matmul", [new(x), new(node.inputs[1])])
             aggregated = b.emit("spmm", [new(adj), y, *map(new, edge)], **spmm.attrs)
