@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from gnncc.cli.main import main
 
 FIELDS = ("graph", "op", "feat", "target", "device", "gnncc_ms", "torch_sparse_ms", "pyg_ms", "floor_ms", "schedule")
@@ -46,7 +48,23 @@ def test_bench_models_checks_against_pyg_and_writes_json(tmp_path, capsys):
         assert r["relative_error"] < 1e-4 and r["gnncc_ms"] > 0 and r["pyg_ms"] > 0
         assert r["graph"] == "cora" and r["feat"] == 1433 and not r["synthetic_features"]
         assert r["pyg_compile_ms"] is None  # only with --pyg-compile
+        # CPU peaks too: PyG's at least its output; gnncc's at least what its executor holds
+        out_mib = 2708 * 7 * 4 / 2**20
+        assert r["pyg_peak_mib"] >= out_mib and r["gnncc_peak_mib"] >= r["gnncc_planned_mib"] + out_mib
     assert "gcn" in capsys.readouterr().out
+
+
+def test_call_peak_counts_what_is_alive_at_once():
+    from gnncc.cli.bench import _call_peak_mib
+
+    def two_then_one():
+        a = torch.ones(2**20)  # 4 MiB
+        b = torch.ones(2**20)
+        del a
+        c = torch.ones(2**20)  # a's memory is free again: the peak stays 8 MiB
+        return b, c
+
+    assert 8 <= _call_peak_mib(two_then_one, torch.device("cpu")) < 8.1
 
 
 def test_a_failing_case_is_reported_and_the_others_are_kept(tmp_path, capsys):

@@ -55,3 +55,46 @@ def test_nan_rules_propagate_like_torch() -> None:
                     ("exp", torch.exp)]:
         out = _run(op, x)
         torch.testing.assert_close(out, ref(x), equal_nan=True, msg=op)
+
+
+def _gathering_nodes(adj):
+    """One node per template that gathers source rows: spmm (13-wide rows, not whole cache lines),
+    fused_spmm, an SDDMM dot, an edge gather and GAT attention."""
+    from gnncc.codegen.testing import sparse_node
+
+    a = ("adj", ())
+    return {
+        "spmm": sparse_node("spmm", adj, [a, ("src", (13,)), ("nnz", ())], reduce="sum"),
+        "fused_spmm": sparse_node("fused_spmm", adj, [a, ("src", (16,))], reduce="mean", epilogue=["relu"]),
+        "sddmm": sparse_node("sddmm", adj, [a, ("src", (2, 24)), ("dst", (2, 24))], op="dot"),
+        "gather": sparse_node("gather", adj, [("src", (9,)), a], end="src"),
+        "attention": sparse_node("attention_spmm", adj, [a, ("src", (3, 5)), ("src", (3,)), ("dst", (3,))],
+                                 score="gat", heads="concat"),
+    }
+
+
+@pytest.mark.parametrize("graph", ["random", "hub", "single"])
+@pytest.mark.parametrize("prefetch", [0, 2048, 8192])
+def test_gather_prefetch_is_in_the_cpu_kernels_and_keeps_their_results(graph: str, prefetch: int) -> None:
+    """With ``prefetch`` the edge walks ask for the rows of later edges (``llvm.prefetch``); far
+    distances run past the last edge (clamped), and nothing changes the results; 0 emits none."""
+    from gnncc.codegen.testing import edge_case_graphs
+
+    for name, (node, data) in _gathering_nodes(edge_case_graphs()[graph]).items():
+        check_node(node, data, {"prefetch": prefetch}, rtol=1e-4)
+        ir = build_kernel(node, CPU, {"prefetch": prefetch}).source()
+        assert ("@llvm.prefetch" in ir) == bool(prefetch), name
+
+
+def test_scatter_and_cuda_kernels_do_not_prefetch() -> None:
+    """Scatter reads its edge rows in order (the hardware prefetcher's case), and CUDA has no such
+    knob: the CUDA source of a default SpMM holds no prefetch."""
+    from gnncc.codegen import generate_cuda_source
+    from gnncc.codegen.testing import edge_case_graphs, sparse_node
+
+    adj = edge_case_graphs()["random"]
+    node, data = sparse_node("scatter", adj, [("nnz", (16,)), ("adj", ())], reduce="sum")
+    check_node(node, data)
+    assert "@llvm.prefetch" not in build_kernel(node, CPU).source()
+    spmm, _ = _gathering_nodes(adj)["spmm"]
+    assert "prefetch" not in generate_cuda_source(spmm)

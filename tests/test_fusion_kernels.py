@@ -71,7 +71,8 @@ def test_attention_schedules_match_the_interpreter(config: dict) -> None:
         check_node(*cases[case], config, rtol=1e-4)
 
 
-@pytest.mark.parametrize("config", [None, {"max_pass": False, "edge_chunk": 1}, {"heads_together": False}], ids=str)
+@pytest.mark.parametrize("config", [None, {"max_pass_below": 0, "edge_chunk": 1}, {"max_pass_below": 64},
+                                    {"heads_together": False}], ids=str)
 def test_attention_keeps_nan_and_zero_rows(config: dict | None) -> None:
     """A NaN feature makes its out-neighbours' rows NaN (as PyG's softmax), the rest stay finite, and
     rows without in-edges give 0, under the max pass with fast exps as under the online softmax."""

@@ -20,6 +20,7 @@ class InterpretedKernel:
 
     def __call__(self, operands, out):
         self.calls += 1
+        self.out = out
         out.copy_(evaluate_node(self.node, operands))
 
     def bind(self, operands, out):
@@ -58,6 +59,43 @@ def test_outputs_are_not_overwritten_by_later_calls():
     keep = out_a.clone()
     ex(b)
     assert torch.equal(out_a, keep)
+
+
+def _storage_ptrs(ex) -> set[int]:
+    return {buf.untyped_storage().data_ptr() for buf in ex.buffers}
+
+
+def test_the_last_kernel_writes_a_new_tensor_each_call():
+    """No copy out of the planned buffer (a torch copy woke torch's thread pool between TVM's kernels):
+    the last kernel writes each call's result into a tensor of its own."""
+    fn = _chain()
+    ex, kernels = _executor(fn)
+    last = kernels[fn.nodes[-1]]
+    a, b = torch.randn(5, 8), torch.randn(5, 8)
+    out_a, out_b = ex(a), ex(b)
+    assert last.calls == 2 and last.out is out_b  # written in place, not copied
+    ptrs = {out_a.untyped_storage().data_ptr(), out_b.untyped_storage().data_ptr()}
+    assert len(ptrs) == 2 and not ptrs & _storage_ptrs(ex)
+    out_a.zero_()  # the caller owns it
+    assert torch.allclose(ex(b), out_b) and torch.allclose(out_b, evaluate(fn, {"x": b})[0])
+
+
+@pytest.mark.parametrize("tail", ["reshape", "input"])
+def test_an_output_that_is_a_view_or_the_input_is_copied(tail):
+    b = Builder()
+    x = b.input("x", TensorType((4, 6)))
+    out = b.emit("reshape", [b.emit("tanh", [x])], shape=[6, 4]) if tail == "reshape" else x
+    fn = b.finish([out])
+    ex, _ = _executor(fn)
+    xv = torch.randn(4, 6)
+    got = ex(xv)
+    assert torch.allclose(got, evaluate(fn, {"x": xv})[0])
+    assert got.untyped_storage().data_ptr() not in _storage_ptrs(ex) | {xv.untyped_storage().data_ptr()}
+
+
+def test_held_bytes_count_each_buffer_and_constant_once():
+    ex, _ = _executor(_chain())  # views of the two buffers, and an 8-float bias
+    assert ex.held_bytes() == sum(buf.numel() for buf in ex.buffers) + 8 * 4
 
 
 def test_values_live_until_their_last_reader():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -34,8 +36,11 @@ ops:
 With --model instead of --op, a whole model (gcn, sage, gin, gat, appnp from gnncc/cli/zoo.py)
 is compiled and timed against the same PyG model called with edge_index, with a torch.sparse
 CSR adjacency and (--pyg-compile) under torch.compile; the output is checked against PyG first.
-"vs best" is the speedup over the fastest of those PyG columns. On CUDA the peak memory of each
-run is reported too.
+"vs best" is the speedup over the fastest of those PyG columns. "peak MiB" is the most memory
+torch allocated during one call (CUDA: the allocator's statistics; CPU: the profiler's allocation
+events), over what was allocated before it; gnncc's adds everything its executor holds between
+calls (planned buffers, its own copy of the weights, graph layouts). PyG's inputs, weights and
+edge_index are not counted.
 
 --reorder relabels each graph's nodes first (see gnncc/reorder.py), to see what locality buys:
   none    the graph's own order (default)
@@ -81,7 +86,10 @@ def copy_bandwidth(device: torch.device, mbytes: int = 256) -> float:
     from gnncc.runtime.timing import measure_ms
 
     x = torch.empty(mbytes * 2**20 // 4, dtype=torch.float32, device=device).uniform_()
-    ms = measure_ms(x.clone, device, warmup=2, repeat=10)
+    # into memory already touched: a new tensor each time (x.clone) measured the CPU's page faults,
+    # 3.7 GB/s on a machine that copies at 30 GB/s
+    y = torch.empty_like(x).zero_()
+    ms = measure_ms(lambda: y.copy_(x), device, warmup=2, repeat=10)
     return 2 * x.numel() * 4 / (ms / 1e3)
 
 
@@ -182,16 +190,47 @@ def _pyg_sparse_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Ten
     return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
 
 
-def _peak_mib(fn: Any, device: torch.device) -> float | None:
-    """Peak MiB allocated during one call of ``fn`` on CUDA (None elsewhere)."""
-    if device.type != "cuda":
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """The process's stderr (file descriptor 2) sent to /dev/null: the profiler's C++ side prints two
+    lines per profile there, which Python cannot silence."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _call_peak_mib(fn: Any, device: torch.device) -> float | None:
+    """Peak MiB that torch allocated during one call of ``fn``, over what was allocated before it:
+    CUDA's allocator statistics; on CPU, which keeps no such counter, the running total of the
+    profiler's allocation events (None where this torch's profiler does not give them)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    try:
+        from torch._C._profiler import _EventType
+        from torch.profiler import ProfilerActivity, profile
+    except ImportError:
         return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    totals = []  # (time, bytes allocated since the profiler started, after this event)
+    pending = list(prof.profiler.kineto_results.experimental_event_tree())
+    while pending:
+        event = pending.pop()
+        pending.extend(event.children)
+        if event.tag == _EventType.Allocation:
+            totals.append((event.start_time_ns, event.extra_fields.total_allocated))
+    return max((total for _, total in totals), default=0) / 2**20
 
 
 PYG_BASELINES = ("pyg", "pyg_sparse", "pyg_compile")  # edge_index, torch.sparse CSR, edge_index under torch.compile
@@ -237,7 +276,9 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
             else:
                 print(f"note: {label} for {model_name} disagrees with PyG (relative error {baseline_err:.1e}), "
                       "left out", file=sys.stderr)
-        peaks = {label: _peak_mib(fn, device) for label, fn in runs.items()}
+        peaks = {label: _call_peak_mib(fn, device) for label, fn in runs.items()}
+        if peaks["gnncc"] is not None:  # and what it holds between calls: buffers, weights, graph layouts
+            peaks["gnncc"] += cm.executor.held_bytes() / 2**20
         times = interleaved_ms(runs, device, timing.passes, repeat=timing.repeat, min_seconds=0.2,
                                max_seconds=timing.max_seconds)
     g = times["gnncc"]

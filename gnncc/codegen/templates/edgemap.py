@@ -9,7 +9,8 @@ A ``dot`` is split into partial sums so that it is not one chain of dependent ad
 sum ran 2-7x slower than torch's CPU SDDMM), for ``dot_edges`` edges of a row side by side (one
 edge at a time left a single source row's loads in flight: 0.77x torch at F=512); on CUDA, the
 ``lanes`` threads of an edge take every ``lanes``-th element, loads coalesced, and a
-warp-shuffle butterfly adds their sums.
+warp-shuffle butterfly adds their sums. On CPU the walk prefetches the source rows of later edges
+(``prefetch``, see ``common.gather_prefetch``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gnncc.codegen.templates.common import (
     FP32,
     Call,
     ceildiv,
+    gather_prefetch,
     lane_guard,
     lane_loop,
     scratch_scope,
@@ -58,6 +60,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         parts = lanes if cuda else 1 << (min(config["dot_lanes"], depth).bit_length() - 1)
     chunks, tail = divmod(depth, parts)
     together = config.get("dot_edges", 1) if dot and not cuda else 1  # edges whose dots run side by side
+    # the source rows a later edge reads (all of u's row: every output feature is walked per edge)
+    ahead = gather_prefetch(cuda, config if kind != "dst" else {}, dtype, at_least=together)
 
     def value(u, w, src, v, f):
         if kind == "src":
@@ -110,16 +114,38 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 if lane_guard(lanes, j, lane, extent):
                     b_out[e, f0 + j * lanes + lane] = value(b_u, b_w, src, v, f0 + j * lanes + lane)
 
+        def source(p):
+            return b_indices[p]
+
+        @T.macro
+        def fetch(e, count):
+            for q in T.unroll(count):
+                ahead(b_u, source, e + q, b_indices.shape[0] - 1, 0, width * depth)
+
+        @T.macro
+        def tiles(e, src, v, lane):
+            for ft in range(n_full):
+                tile_body(e, src, v, lane, ft * tile, tile)
+            if rem > 0:
+                tile_body(e, src, v, lane, n_full * tile, rem)
+
         @T.macro
         def body(v, lane, mask):
             if dot and not cuda:
                 # `together` edges at a time, then the row's last ones alone
                 for g in range((b_indptr[v + 1] - b_indptr[v]) // together):
+                    fetch(b_indptr[v] + g * together, together)
                     for f in range(width):
                         cpu_dot(b_indptr[v] + g * together, together, v, f)
                 for e in range(b_indptr[v + 1] - (b_indptr[v + 1] - b_indptr[v]) % together, b_indptr[v + 1]):
+                    fetch(e, 1)
                     for f in range(width):
                         cpu_dot(e, 1, v, f)
+            elif not cuda:
+                # the source index inline: LLVM kept a let-bound one in memory (see aggregate)
+                for e in range(b_indptr[v], b_indptr[v + 1]):
+                    fetch(e, 1)
+                    tiles(e, b_indices[e], v, lane)
             else:
                 for e in range(b_indptr[v], b_indptr[v + 1]):
                     src = b_indices[e]
@@ -127,10 +153,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         for f in range(width):
                             cuda_dot(e, src, v, lane, mask, f)
                     else:
-                        for ft in range(n_full):
-                            tile_body(e, src, v, lane, ft * tile, tile)
-                        if rem > 0:
-                            tile_body(e, src, v, lane, n_full * tile, rem)
+                        tiles(e, src, v, lane)
 
         return body
 
