@@ -261,8 +261,7 @@ def gather_prefetch(cuda: bool, config: dict[str, Any], dtype: str, at_least: in
     kernels waited on one miss after another. ``prefetch`` is how far ahead in bytes of rows;
     ``distance`` is that over the tile's row bytes; under ``at_least`` positions (a walk that takes
     several edges at once passes their count: it loads those itself) there is no prefetch. A prefetch
-    never faults,
-    and ``last`` keeps the index load inside the positions.
+    never faults, and ``last`` keeps the index load inside the positions.
     """
     ahead = 0 if cuda else config.get("prefetch", 0)
     elem_bytes = tvm.DataType(dtype).bits // 8
