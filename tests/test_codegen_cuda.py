@@ -7,6 +7,8 @@ from gnncc.codegen import Target, build_kernel, default_config, generate_cuda_so
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
 from gnncc.codegen.testing import dense_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
 from gnncc.errors import CodegenError
+from gnncc.ir.function import Builder
+from gnncc.ir.types import TensorType
 
 pytestmark = pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found: cannot compile generated CUDA C")
 
@@ -49,6 +51,26 @@ CUDA_POINTS = neighbour_configs("spmm", "cuda") + neighbour_configs("matmul", "c
 def test_cuda_spaces_compile(config):
     family = "spmm" if "lanes" in config else "matmul"
     assert compile_cubin(generate_cuda_source(NODES[family][0], "sm_90", config))
+
+
+@pytest.mark.parametrize("config", [None, *neighbour_configs("matmul", "cuda")[:2]], ids=str)
+def test_cuda_fused_matmul_applies_its_epilogue_at_the_store(config):
+    node, _ = dense_node("fused_matmul", [R(100, 75), R(75, 19), R(1, 19), R(100, 19)],
+                         epilogue=["add[feat]", "add[node]", "relu"])
+    source = generate_cuda_source(node, "sm_90", config)
+    assert "fused_matmul_100x75x19_add_f_add_n_relu" in source and "epi1" in source
+    assert compile_cubin(source, "sm_90")
+
+
+@pytest.mark.parametrize(("x_cols", "vector"), [((8, 24), True), ((6, 22), False)])
+def test_cuda_column_windows(x_cols, vector):
+    """A window starting on a 16-byte boundary keeps float4 loads; one that does not falls back to scalars."""
+    b = Builder()
+    a, y = b.const("A", ADJ), b.input("y", TensorType((ADJ.num_src, 40), "float32"))
+    node = b.emit("fused_spmm", [a, y, y], reduce="sum", x_cols=list(x_cols), epilogue=["add[node@24]"]).node
+    source = generate_cuda_source(node, "sm_90", {"vec": 4, "lanes": 8, "feat_tile": 32})
+    assert ("float4" in source) == vector
+    assert compile_cubin(source, "sm_90")
 
 
 def test_cuda_int64_indices_and_unary_ops():

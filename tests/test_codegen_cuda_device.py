@@ -9,9 +9,18 @@ import pytest
 import torch
 
 from gnncc.codegen import Target
-from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
+from gnncc.codegen.testing import (
+    check_node,
+    dense_node,
+    edge_case_graphs,
+    neighbour_configs,
+    sparse_node,
+    spmm_matmul_node,
+)
 from gnncc.errors import CodegenError
+from gnncc.ir.function import Builder
 from gnncc.ir.ops import REDUCE_KINDS
+from gnncc.ir.types import TensorType
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -61,6 +70,26 @@ def test_spmm_matmul_on_device(config):
     for adj in GRAPHS.values():
         check_node(*spmm_matmul_node(adj, 70, 19, reduce="mean", epilogue=("add[feat]", "relu"), tile_rows=8),
                    config, CUDA)
+
+
+@pytest.mark.parametrize("config", [None, *neighbour_configs("matmul", "cuda")], ids=str)
+def test_fused_matmul_on_device(config):
+    g = torch.Generator().manual_seed(0)
+    operands = [torch.randn(m, n, generator=g) for m, n in ((100, 75), (75, 19), (1, 19), (100, 19))]
+    check_node(*dense_node("fused_matmul", operands, epilogue=["add[feat]", "add[node]", "relu"]), config, CUDA)
+
+
+@pytest.mark.parametrize("config", [None, {"vec": 4, "lanes": 8, "feat_tile": 32}, {"stage": True},
+                                    {"group": 32, "buckets": True}, {"col_parts": 4}], ids=str)
+def test_column_windows_on_device(config):
+    for adj in GRAPHS.values():
+        if adj.num_src != adj.num_dst:
+            continue
+        y = torch.randn(adj.num_src, 40)
+        b = Builder()
+        a, yv = b.const("A", adj), b.input("y", TensorType((adj.num_src, 40), "float32"))
+        node = b.emit("fused_spmm", [a, yv, yv], reduce="mean", x_cols=[8, 24], epilogue=["add[node@24]", "relu"]).node
+        check_node(node, [adj, y, y], config, CUDA)
 
 
 def test_misaligned_views_are_copied_or_refused():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
+from gnncc.errors import IRError
 from gnncc.ir.function import Builder
 from gnncc.ir.ops import REDUCE_KINDS
 from gnncc.ir.types import TensorType
@@ -95,6 +96,40 @@ def test_layouts_with_epilogue(config, reduce, kind):
     fused = b.emit("fused_spmm", [a, x, w, extra], reduce=reduce, weighted=True,
                    epilogue=(f"add[{kind}]", "relu")).node
     check_node(fused, [*operands, torch.randn(shape)], config)
+
+
+WINDOW_CONFIGS = [None, {"group": 8, "buckets": True}, {"col_parts": 4}, {"feat_tile": 8}, {"prefetch": 0},
+                  {"vectorize": False}]
+
+
+@pytest.mark.parametrize("config", WINDOW_CONFIGS, ids=str)
+@pytest.mark.parametrize("graph", sorted(GRAPHS[torch.int32]))
+@pytest.mark.parametrize("reduce", REDUCE_KINDS)
+def test_column_windows(config, graph, reduce):
+    """A merged matmul's result read through windows: columns 8..24 of 40-wide rows aggregated (``x_cols``),
+    columns 24..40 of the same rows added as the root term (``node@24``)."""
+    adj = GRAPHS[torch.int32][graph]
+    g = torch.Generator().manual_seed(adj.nnz)
+    y, bias = torch.randn(adj.num_src, 40, generator=g), torch.randn(1, 16, generator=g)
+    b = Builder()
+    a, yv, bv = b.const("A", adj), b.input("y", TensorType(tuple(y.shape), "float32")), b.input("b", TensorType(
+        (1, 16), "float32"))
+    square = adj.num_src == adj.num_dst
+    root = [yv] if square else []
+    steps = ["add[feat]", *(["add[node@24]"] if square else []), "relu"]
+    node = b.emit("fused_spmm", [a, yv, bv, *root], reduce=reduce, x_cols=[8, 24], epilogue=steps).node
+    out = check_node(node, [adj, y, bias, *([y] if square else [])], config)
+    assert out.shape == (adj.num_dst, 16)
+
+
+def test_column_windows_are_checked():
+    adj = GRAPHS[torch.int32]["random"]
+    b = Builder()
+    a, y = b.const("A", adj), b.input("y", TensorType((adj.num_src, 10), "float32"))
+    with pytest.raises(IRError, match=r"x_cols \[4, 12\] must be \[start, stop\) within the columns of x"):
+        b.emit("fused_spmm", [a, y], x_cols=[4, 12])
+    with pytest.raises(IRError, match=r"operand 0 \(node@6\) f32\[\d+, 10\] must be \[\d+, S\] with S >= 6 \+ 5"):
+        b.emit("fused_spmm", [a, y, y], x_cols=[0, 5], epilogue=["add[node@6]"])
 
 
 def test_column_parts_layout():

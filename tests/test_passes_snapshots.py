@@ -24,6 +24,7 @@ CASES = [
     ("gat", "fuse_epilogue"), ("gcn", "fuse_epilogue"), ("appnp", "fuse_epilogue"), ("jk_max", "fuse_epilogue"),
     ("sgconv", "reorder_transform_aggregate"), ("sage", "reorder_transform_aggregate"),
     ("gin", "schedule_tile_graph"),
+    ("gin", "fuse_matmul_epilogue"), ("appnp", "fuse_matmul_epilogue"), ("sage", "merge_sibling_matmuls"),
 ]
 TARGET_KIND = {"schedule_tile_graph": "cuda"}  # the CPU estimate keeps GIN's 16-wide transforms apart
 

@@ -61,7 +61,7 @@ def _optimised(model_name: str, target_kind: str, graph, fout: int = 3):
     fn = lower_pyg(model, graph.num_nodes, graph.num_edges)
     ctx = PassContext(graph.csc, target_kind=target_kind)
     ir, records = PassManager(list(DEFAULT_PIPELINE)).run(fn, ctx)
-    return model, ir, records[-1]
+    return model, ir, next(r for r in records if r.name == "schedule_tile_graph")
 
 
 def test_gin_aggregation_and_transform_fuse_for_cuda():

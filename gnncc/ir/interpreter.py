@@ -82,7 +82,13 @@ def apply_epilogue(out: torch.Tensor, steps: list[str] | tuple[str, ...], operan
     """Apply a fused op's epilogue (see ``gnncc.ir.ops``) to its ``[N, W]`` result."""
     rest = iter(operands)
     for step in parse_epilogue(steps):
-        out = _BINARY[step.op](out, next(rest)) if step.kind else _UNARY[step.op](out, step.alpha)
+        if step.kind is None:
+            out = _UNARY[step.op](out, step.alpha)
+            continue
+        operand = next(rest)
+        if step.col is not None:
+            operand = operand[:, step.col:step.col + out.shape[1]]
+        out = _BINARY[step.op](out, operand)
     return out
 
 
@@ -121,7 +127,8 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         return _spmm(args[0], args[1], args[2] if len(args) == 3 else None, attrs["reduce"])
     if op == "fused_spmm":
         n_agg = 3 if attrs["weighted"] else 2
-        out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"])
+        x = args[1][:, attrs["x_cols"][0]:attrs["x_cols"][1]] if attrs["x_cols"] else args[1]
+        out = _spmm(args[0], x, args[2] if attrs["weighted"] else None, attrs["reduce"])
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:])
     if op == "spmm_matmul":
         n_agg = 3 if attrs["weighted"] else 2
@@ -142,6 +149,8 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         return _edge_softmax(args[0], args[1])
     if op == "matmul":
         return args[0] @ args[1]
+    if op == "fused_matmul":
+        return apply_epilogue(args[0] @ args[1], attrs["epilogue"], args[2:])
     if op in _UNARY:
         return _UNARY[op](args[0], attrs.get("alpha"))
     if op in _BINARY:

@@ -18,11 +18,14 @@ grouped by destination:
 
 Fused ops, formed by passes (never by frontends):
 
-- ``fused_spmm(A, x[, w], *epilogue_operands, reduce, epilogue)``: ``spmm`` whose aggregated rows
-  go through the ``epilogue`` steps (bias, activation, scaling, residual) before being stored.
+- ``fused_spmm(A, x[, w], *epilogue_operands, reduce, epilogue, x_cols)``: ``spmm`` whose aggregated
+  rows go through the ``epilogue`` steps (bias, activation, scaling, residual) before being stored;
+  with ``x_cols = (start, stop)`` it aggregates only those columns of ``x``.
 - ``attention_spmm(A, ...)``: GAT/GATv2 attention in one kernel: per-edge scores, leaky_relu,
   an online softmax per destination and the weighted sum of source rows, heads concatenated or
   averaged, optionally followed by an epilogue; no ``[E, H]`` or ``[E, H, C]`` tensor exists.
+- ``fused_matmul(x, W, *epilogue_operands, epilogue)``: ``matmul`` whose ``[M, N]`` result goes
+  through the ``epilogue`` steps before being stored (a Linear's bias and activation).
 - ``spmm_matmul(A, x[, w], *epilogue_operands, W, reduce, weighted, epilogue, tile_rows)``:
   ``fused_spmm(...) @ W`` as one kernel (tile-graph scheduling): ``tile_rows`` aggregated rows stay
   in on-chip memory (CUDA shared memory, a CPU cache-resident tile) and are transformed there, so
@@ -334,7 +337,8 @@ _register("l2_normalize", "rowwise", 1, _infer_rowwise, eps=1e-12)
 # op with the running value on the left and the next extra operand on the right, with the
 # operand's broadcast kind in brackets: ``scalar`` ``[1, 1]``, ``feat`` ``[1, W]`` (per
 # feature, e.g. a bias), ``row`` ``[N, 1]`` (per node, e.g. a degree scale) or ``node``
-# ``[N, W]`` (e.g. a residual), for an output of ``[N, W]``.
+# ``[N, W]`` (e.g. a residual), for an output of ``[N, W]``. ``node@C`` reads columns ``C..C+W`` of a
+# wider ``[N, S]`` operand (one output of several that a merged matmul wrote side by side).
 
 EPILOGUE_KINDS = ("scalar", "feat", "row", "node")
 
@@ -346,10 +350,11 @@ class EpilogueStep:
     op: str
     alpha: float | None = None
     kind: str | None = None
+    col: int | None = None  # ``node@col``: the first of the operand's columns that the step reads
 
     def __str__(self) -> str:
         if self.kind is not None:
-            return f"{self.op}[{self.kind}]"
+            return f"{self.op}[{self.kind}{'' if self.col is None else f'@{self.col}'}]"
         return self.op if self.alpha is None else f"{self.op}[{self.alpha!r}]"
 
 
@@ -359,7 +364,10 @@ def parse_epilogue(steps: list[str] | tuple[str, ...]) -> list[EpilogueStep]:
     for text in steps:
         op, _, arg = str(text).partition("[")
         arg = arg.removesuffix("]")
-        if op in BINARY_OPS and arg in EPILOGUE_KINDS:
+        kind, at, col = arg.partition("@")
+        if op in BINARY_OPS and kind == "node" and at and col.isdigit():
+            out.append(EpilogueStep(op, kind=kind, col=int(col)))
+        elif op in BINARY_OPS and arg in EPILOGUE_KINDS:
             out.append(EpilogueStep(op, kind=arg))
         elif op in UNARY_OPS and not arg:
             out.append(EpilogueStep(op, alpha=_UNARY_ALPHA.get(op)))
@@ -369,8 +377,8 @@ def parse_epilogue(steps: list[str] | tuple[str, ...]) -> list[EpilogueStep]:
             except ValueError:
                 raise IRError(f"epilogue step {text!r}: alpha must be a number") from None
         else:
-            raise IRError(f"epilogue step {text!r} is not 'unary', 'unary[alpha]' or "
-                          f"'binary[{'|'.join(EPILOGUE_KINDS)}]'")
+            raise IRError(f"epilogue step {text!r} is not 'unary', 'unary[alpha]', "
+                          f"'binary[{'|'.join(EPILOGUE_KINDS)}]' or 'binary[node@COLUMN]'")
     return out
 
 
@@ -380,16 +388,32 @@ def epilogue_operand_shape(kind: str, rows: Dim, width: Dim) -> tuple[Dim, Dim]:
 
 
 def _check_epilogue(op: str, attrs: dict[str, Any], operands: list[IRType], rows: Dim, width: Dim) -> None:
-    steps = parse_epilogue(attrs["epilogue"])
-    kinds = [s.kind for s in steps if s.kind is not None]
-    if len(kinds) != len(operands):
-        raise _fail(op, f"epilogue {list(attrs['epilogue'])} takes {len(kinds)} operand(s), got {len(operands)}")
-    for i, (kind, t) in enumerate(zip(kinds, operands)):
+    steps = [s for s in parse_epilogue(attrs["epilogue"]) if s.kind is not None]
+    if len(steps) != len(operands):
+        raise _fail(op, f"epilogue {list(attrs['epilogue'])} takes {len(steps)} operand(s), got {len(operands)}")
+    for i, (step, t) in enumerate(zip(steps, operands)):
         t = _tensor(op, t, f"epilogue operand {i}")
         _float(op, t, f"epilogue operand {i}")
-        want = epilogue_operand_shape(kind, rows, width)
+        want = epilogue_operand_shape(step.kind, rows, width)
+        if step.col is not None:  # node@col: columns col..col+width of a wider operand
+            if t.rank == 2 and _same_dim(t.shape[0], rows) and isinstance(t.shape[1], int) \
+                    and isinstance(width, int) and step.col + width <= t.shape[1]:
+                continue
+            raise _fail(op, f"epilogue operand {i} (node@{step.col}) {t} must be [{rows}, S] with "
+                            f"S >= {step.col} + {width}")
         if t.rank != 2 or not all(_same_dim(p, q) for p, q in zip(t.shape, want)):
-            raise _fail(op, f"epilogue operand {i} ({kind}) {t} must be [{want[0]}, {want[1]}]")
+            raise _fail(op, f"epilogue operand {i} ({step.kind}) {t} must be [{want[0]}, {want[1]}]")
+
+
+def window_type(x: TensorType, cols: tuple[int, ...] | list[int]) -> TensorType:
+    """``x`` of ``[N, S]`` seen through ``x_cols = (start, stop)``: ``[N, stop - start]`` (no window:
+    ``x`` itself)."""
+    if not cols:
+        return x
+    if len(cols) != 2 or x.rank != 2 or not isinstance(x.shape[1], int) \
+            or not 0 <= cols[0] < cols[1] <= x.shape[1]:
+        raise _fail("fused_spmm", f"x_cols {list(cols)} must be [start, stop) within the columns of x {x}")
+    return TensorType((x.shape[0], cols[1] - cols[0]), x.dtype)
 
 
 def _infer_fused_spmm(types, attrs):
@@ -397,7 +421,8 @@ def _infer_fused_spmm(types, attrs):
     if len(types) < n_agg:
         raise _fail("fused_spmm", f"expects (adj, x{', edge_values' if attrs['weighted'] else ''}, "
                                   "epilogue operands...)")
-    out = _infer_spmm(types[:n_agg], attrs)
+    x = _tensor("fused_spmm", types[1], "x")
+    out = _infer_spmm([types[0], window_type(x, attrs.get("x_cols", ())), *types[2:n_agg]], attrs)
     if out.rank != 2:
         raise _fail("fused_spmm", f"needs x of [N, F], got {types[1]}")
     _check_epilogue("fused_spmm", attrs, types[n_agg:], *out.shape)
@@ -429,8 +454,20 @@ def _infer_attention_spmm(types, attrs):
     return TensorType((a.num_dst, width), FLOAT)
 
 
+def _infer_fused_matmul(types, attrs):
+    if len(types) < 2:
+        raise _fail("fused_matmul", "expects (x, weight, epilogue operands...)")
+    out = _infer_matmul(types[:2], attrs)
+    _check_epilogue("fused_matmul", attrs, types[2:], *out.shape)
+    return out
+
+
+# fused_matmul is matmul with an epilogue (the matmul template).
+_register("fused_matmul", "matmul", None, _infer_fused_matmul, epilogue=())
 # fused_spmm is spmm with an epilogue (the aggregate template); attention_spmm has a template of its own.
-_register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=())
+# ``x_cols=(start, stop)`` aggregates only those columns of x (a merged matmul's output; see
+# ``passes/merge_matmuls.py``).
+_register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=(), x_cols=())
 def _infer_spmm_matmul(types, attrs):
     op = "spmm_matmul"
     if len(types) < 3:

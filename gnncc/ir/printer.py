@@ -12,6 +12,8 @@ from gnncc.ir.function import Function, Value
 
 # Attributes shown elsewhere in the line (name, type) or implied by the type (symbol).
 _HIDDEN_ATTRS = {"name", "type", "nnz_symbol"}
+# Attributes whose empty value means "off": shown only when set.
+_HIDDEN_WHEN_EMPTY = {"x_cols"}
 
 
 def _fmt_attr(value: Any) -> str:
@@ -46,7 +48,8 @@ def print_function(fn: Function, name: str = "main") -> str:
             text += f' "{node.attrs["name"]}"'
         else:
             text += "(" + ", ".join(ref(v) for v in node.inputs) + ")"
-        shown = {k: v for k, v in sorted(node.attrs.items()) if k not in _HIDDEN_ATTRS}
+        shown = {k: v for k, v in sorted(node.attrs.items())
+                 if k not in _HIDDEN_ATTRS and not (k in _HIDDEN_WHEN_EMPTY and not v)}
         if shown:
             text += " {" + ", ".join(f"{k}={_fmt_attr(v)}" for k, v in shown.items()) + "}"
         text += f" : {node.output.type}"

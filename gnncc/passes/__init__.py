@@ -4,14 +4,17 @@ from gnncc.passes.canonicalize import canonicalize_message_passing
 from gnncc.passes.dce import dead_code_elimination
 from gnncc.passes.fold import fold_graph_constants
 from gnncc.passes.fuse_attention import fuse_attention
-from gnncc.passes.fuse_epilogue import fuse_epilogue
+from gnncc.passes.fuse_epilogue import fuse_epilogue, fuse_matmul_epilogue
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
+from gnncc.passes.merge_matmuls import merge_sibling_matmuls
 from gnncc.passes.reorder import reorder_transform_aggregate
 from gnncc.passes.tile_graph import schedule_tile_graph
 
 # Reordering and fusion need concrete edge counts (for costs and kernels), so they run after
 # folding; attention fusion runs before epilogue fusion so that bias and activation after an
-# attention layer land in its kernel; tile-graph scheduling runs last, on the fused aggregations.
+# attention layer land in its kernel; tile-graph scheduling runs on the fused aggregations and the
+# plain matmuls after them, and what follows the matmuls it left is then folded into theirs; last,
+# matmuls of one input are merged, their users reading column windows of the merged result.
 DEFAULT_PIPELINE = (
     "canonicalize_message_passing",
     "dead_code_elimination",
@@ -21,10 +24,13 @@ DEFAULT_PIPELINE = (
     "fuse_attention",
     "fuse_epilogue",
     "schedule_tile_graph",
+    "fuse_matmul_epilogue",
+    "merge_sibling_matmuls",
 )
 
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
-    "fuse_epilogue", "register_pass", "reorder_transform_aggregate", "schedule_tile_graph",
+    "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls", "register_pass",
+    "reorder_transform_aggregate", "schedule_tile_graph",
 ]

@@ -1,10 +1,13 @@
-"""Fold what follows an aggregation into its kernel's epilogue.
+"""Fold what follows an aggregation or a dense transform into its kernel's epilogue.
 
 An aggregation (``spmm`` over ``[N, F]`` rows, or a fused ``attention_spmm``) is often followed
 by a chain of elementwise ops on its result: bias add, activation, degree scaling, residual
 add, APPNP's ``(1 - alpha) * h + alpha * h0``. Each would read and write the whole ``[N, F]``
-result once more. This pass absorbs the chain into the producing kernel (``fused_spmm``, or
-the ``epilogue`` of ``attention_spmm``): every value is finished in registers and stored once.
+result once more. ``fuse_epilogue`` absorbs the chain into the producing kernel (``fused_spmm``,
+or the ``epilogue`` of ``attention_spmm``): every value is finished in registers and stored once.
+``fuse_matmul_epilogue`` does the same for a ``matmul`` (a Linear's bias and activation, GIN's
+MLP, APPNP's input MLP) -> ``fused_matmul``. It runs after tile-graph scheduling, which pairs an
+aggregation with the plain ``matmul`` after it.
 
 A chain follows single-use values only and stops at the first op it cannot fold: a binary op
 must keep the ``[N, F]`` shape, take the running value on its left (or be commutative) and
@@ -13,6 +16,7 @@ broadcast its other operand as a scalar, per feature, per node or elementwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gnncc.ir.function import Builder, Function, Node, Value
@@ -21,6 +25,7 @@ from gnncc.ir.types import TensorType
 from gnncc.passes.manager import PassContext, register_pass, rewrite
 
 NAME = "fuse_epilogue"
+MATMUL_NAME = "fuse_matmul_epilogue"
 COMMUTATIVE = ("add", "mul", "maximum", "minimum")
 
 
@@ -61,23 +66,28 @@ def _step(node: Node, cur: Value, rows: int, width: int) -> tuple[str, tuple[Val
     return (f"{node.op}[{kind}]", (other, kind)) if kind else None
 
 
-def _producer(node: Node) -> bool:
+def _aggregation(node: Node) -> bool:
     if node.op == "spmm":
         return node.inputs[1].type.rank == 2
     return node.op in ("fused_spmm", "attention_spmm")
 
 
-def _chains(fn: Function) -> dict[Node, _Chain]:
+def _transform(node: Node) -> bool:
+    return node.op in ("matmul", "fused_matmul")
+
+
+def _chains(fn: Function, producer: Callable[[Node], bool]) -> dict[Node, _Chain]:
     users = fn.users()
     outputs = set(fn.outputs)
     chains: dict[Node, _Chain] = {}  # keyed by the last absorbed node
+    claimed: set[Node] = set()  # where two chains meet (SAGE's sum of two transforms), the first takes it
     for node in fn.nodes:
-        if not _producer(node) or not node.output.type.is_concrete:
+        if not producer(node) or not node.output.type.is_concrete:
             continue
         chain = _Chain(node)
         cur = node.output
         rows, width = cur.type.shape
-        while len(users[cur]) == 1 and cur not in outputs:
+        while len(users[cur]) == 1 and cur not in outputs and users[cur][0] not in claimed:
             step = _step(users[cur][0], cur, rows, width)
             if step is None:
                 break
@@ -88,6 +98,7 @@ def _chains(fn: Function) -> dict[Node, _Chain]:
             cur = users[cur][0].output
         if chain.nodes:
             chains[chain.nodes[-1]] = chain
+            claimed.update(chain.nodes)
     return chains
 
 
@@ -101,9 +112,8 @@ def _operand(b: Builder, v: Value, kind: str, rows: int, width: int, views: dict
     return views[v, shape]
 
 
-@register_pass(NAME, "bias, activation, scaling and residual adds after an aggregation -> its kernel's epilogue")
-def fuse_epilogue(fn: Function, ctx: PassContext) -> Function:
-    chains = _chains(fn)
+def _fuse(fn: Function, ctx: PassContext, name: str, producer: Callable[[Node], bool]) -> Function:
+    chains = _chains(fn, producer)
     if not chains:
         return fn
     absorbed = {n for c in chains.values() for n in (c.producer, *c.nodes)}
@@ -119,11 +129,23 @@ def fuse_epilogue(fn: Function, ctx: PassContext) -> Function:
         if p.op == "spmm":
             return b.emit("fused_spmm", [*map(new, p.inputs), *extra], reduce=p.attrs["reduce"],
                           weighted=len(p.inputs) == 3, epilogue=chain.steps)
+        if p.op == "matmul":
+            return b.emit("fused_matmul", [*map(new, p.inputs), *extra], epilogue=chain.steps)
         attrs = dict(p.attrs, epilogue=[*p.attrs["epilogue"], *chain.steps])
         return b.emit(p.op, [*map(new, p.inputs), *extra], **attrs)
 
     for chain in chains.values():
         rows, width = chain.producer.output.type.shape
-        ctx.note(NAME, f"{chain.producer.op} [{rows}, {width}] + {', '.join(chain.steps)}: "
+        ctx.note(name, f"{chain.producer.op} [{rows}, {width}] + {', '.join(chain.steps)}: "
                        f"{len(chain.nodes)} elementwise kernel(s) and [{rows}, {width}] round trip(s) saved")
     return rewrite(fn, rule, keep=lambda n: n not in absorbed or n in chains)
+
+
+@register_pass(NAME, "bias, activation, scaling and residual adds after an aggregation -> its kernel's epilogue")
+def fuse_epilogue(fn: Function, ctx: PassContext) -> Function:
+    return _fuse(fn, ctx, NAME, _aggregation)
+
+
+@register_pass(MATMUL_NAME, "bias, activation, scaling and residual adds after a matmul -> its kernel's epilogue")
+def fuse_matmul_epilogue(fn: Function, ctx: PassContext) -> Function:
+    return _fuse(fn, ctx, MATMUL_NAME, _transform)

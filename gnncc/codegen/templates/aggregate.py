@@ -71,7 +71,10 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     steps = parse_epilogue(dict(spec.attrs).get("epilogue", ()))
     feats = spec.inputs[1] if gather else spec.inputs[0]
     idx, dtype = spec.index_dtype, spec.output.dtype
-    width = feats.width
+    # x_cols: the aggregated columns x0..x0+width of rows of x_width (a merged matmul's output)
+    x_cols = dict(spec.attrs).get("x_cols", ())
+    x0, x_width = (x_cols[0] if x_cols else 0), feats.width
+    width = x_cols[1] - x_cols[0] if x_cols else feats.width
     out_width = spec.output.width
     tile_rows = spec.attr("tile_rows") if transform else 1
     heads = feats.shape[1] if len(feats.shape) == 3 else 1
@@ -84,7 +87,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     edge_lanes = config.get("edge_lanes", 1) if cuda else 1
     feat_lanes = lanes // edge_lanes
     # 16-byte vectors need rows of whole vectors (an aligned start for every row); else scalars
-    vec = config.get("vec", 1) if cuda and width % config.get("vec", 1) == 0 else 1
+    vec = config.get("vec", 1)
+    vec = vec if cuda and width % vec == 0 and x0 % vec == 0 and x_width % vec == 0 else 1
     stage = cuda and gather and config.get("stage", False)
     ftile = min(config["feat_tile"], width)
     n_full, rem = divmod(width, ftile)
@@ -99,8 +103,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
     def message(x, w, e, src, f):
         if not weighted:
-            return x[src, f]
-        return x[src, f] * w[e, 0 if heads == 1 else f // per_head]
+            return x[src, x0 + f]
+        return x[src, x0 + f] * w[e, 0 if heads == 1 else f // per_head]
 
     def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg, cols):
         """Work-unit bodies ``(unit, lane, mask, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a
@@ -226,7 +230,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 @T.macro
                 def walk(acc, lane, mask, f0, extent, e_begin, e_end):
                     for e in range(e_begin, e_end):
-                        ahead(b_x, source_at, e, last, f0, extent)
+                        ahead(b_x, source_at, e, last, x0 + f0, extent)
                         add_at(acc, lane, f0, extent, e)
 
                 return walk
@@ -455,9 +459,10 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                   ("part_edge", ("nnz",), idx)] if n_parts else []
     adj_layout = seg_layout + bucket_layout + col_layout
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx), *adj_layout,
-               ("x", ("n_src" if gather else "nnz", width), dtype),
+               ("x", ("n_src" if gather else "nnz", x_width), dtype),
                *([("w", ("nnz", heads), dtype)] if weighted else []),
-               *epilogue_buffers(steps, width), *([("weight", (width, out_width), dtype)] if transform else []),
+               *epilogue_buffers(steps, width, spec.inputs[2 + int(weighted):]),
+               *([("weight", (width, out_width), dtype)] if transform else []),
                ("out", ("n", out_width), dtype)]
 
     # grouped: partials of split rows' segments, indexed by segment (a row of one segment writes none)
@@ -531,6 +536,9 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 def name_tokens(spec: KernelSpec) -> list[str]:
     feats = spec.inputs[0] if spec.op == "scatter" else spec.inputs[1]
     shape = f"h{feats.shape[1]}c{feats.shape[2]}" if len(feats.shape) == 3 else f"f{feats.width}"
+    x_cols = dict(spec.attrs).get("x_cols", ())
+    if x_cols:  # columns x0..x1 of rows of F
+        shape = f"f{x_cols[1] - x_cols[0]}_cols{x_cols[0]}of{feats.width}"
     transform = [f"to{spec.output.width}", f"r{spec.attr('tile_rows')}"] if spec.op == "spmm_matmul" else []
     return [spec.attr("reduce"), *(["ew"] if _weighted(spec) else []), shape,
             *epilogue_tokens(parse_epilogue(dict(spec.attrs).get("epilogue", ()))), *transform]

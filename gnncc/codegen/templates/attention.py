@@ -198,7 +198,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     q_shape = (1, heads * channels) if gatv2 else ("n", heads)
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx),
                ("x", ("n_src", heads * channels), FP32), ("p", p_shape, FP32), ("q", q_shape, FP32),
-               *epilogue_buffers(steps, width), ("out", ("n", width), FP32)]
+               *epilogue_buffers(steps, width, spec.inputs[4:]), ("out", ("n", width), FP32)]
 
     def launch(indptr, indices, x, p, q, *rest):
         body = make_body(indptr, indices, x, p, q, rest[-1], epilogue(steps, rest[:-1], cuda))

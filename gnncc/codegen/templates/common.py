@@ -488,10 +488,20 @@ def kernel_func(name: str, buffers: Sequence[tuple[str, tuple[int | str, ...], s
                                                                  "launch": launch})
 
 
-def epilogue_buffers(steps: Sequence[EpilogueStep], width: int) -> list[tuple[str, tuple[int | str, ...], str]]:
-    """Kernel parameters of a fused op's epilogue operands, for an output of ``[n, width]``."""
-    kinds = [s.kind for s in steps if s.kind is not None]
-    return [(f"epi{i}", epilogue_operand_shape(k, "n", width), FP32) for i, k in enumerate(kinds)]
+def epilogue_buffers(steps: Sequence[EpilogueStep], width: int,
+                     operands: Sequence[Any] = ()) -> list[tuple[str, tuple[int | str, ...], str]]:
+    """Kernel parameters of a fused op's epilogue operands, for an output of ``[n, width]``.
+
+    ``operands`` (their ``TensorSpec``s) is needed only for ``node@col`` steps, whose operand is
+    wider than the output."""
+    binary = [s for s in steps if s.kind is not None]
+
+    def shape(i: int, step: EpilogueStep) -> tuple[int | str, ...]:
+        if step.col is not None:
+            return ("n", operands[i].width)
+        return epilogue_operand_shape(step.kind, "n", width)
+
+    return [(f"epi{i}", shape(i, st), FP32) for i, st in enumerate(binary)]
 
 
 def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any], cuda: bool) -> Callable[[Any, Any, Any], Any]:
@@ -504,7 +514,7 @@ def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any], cuda: bool)
                 value = unary(s.op, cuda)(value, s.alpha or 0.0)
             else:
                 row = 0 if s.kind in ("scalar", "feat") else v
-                col = 0 if s.kind in ("scalar", "row") else f
+                col = 0 if s.kind in ("scalar", "row") else f + (s.col or 0)
                 value = BINARY[s.op](value, next(rest)[row, col])
         return value
 
@@ -513,4 +523,4 @@ def epilogue(steps: Sequence[EpilogueStep], operands: Sequence[Any], cuda: bool)
 
 def epilogue_tokens(steps: Sequence[EpilogueStep]) -> list[str]:
     """Kernel-name tokens of an epilogue, e.g. ``["add_f", "relu"]`` (C identifiers)."""
-    return [f"{s.op}_{s.kind[0]}" if s.kind else s.op for s in steps]
+    return [f"{s.op}_{s.kind[0]}{'' if s.col is None else s.col}" if s.kind else s.op for s in steps]

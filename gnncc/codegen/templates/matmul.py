@@ -1,9 +1,11 @@
-"""matmul: dense ``[M, K] x [K, N]`` in fp32, shapes baked in.
+"""matmul: dense ``[M, K] x [K, N]`` in fp32, shapes baked in; ``fused_matmul`` adds an epilogue.
 
 CPU: each row band of ``tile_m`` rows runs on the thread pool; a ``tile_m x tile_n`` register
 tile accumulates over K in ``tile_k`` blocks with the column loop vectorised; edge tiles are
 emitted statically. CUDA: each block stages ``tile_m x tile_k`` and ``tile_k x tile_n`` slices
-in shared memory; each thread accumulates ``thread_m x thread_n`` outputs.
+in shared memory; each thread accumulates ``thread_m x thread_n`` outputs. Either way the
+epilogue (bias, activation, ...: ``gnncc.ir.ops``) is applied to the accumulators as they are
+stored, so a Linear layer's bias and activation cost no pass over ``[M, N]`` of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from typing import Any
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, Call, ceildiv, scratch_scope
+from gnncc.codegen.templates.common import (
+    FP32,
+    Call,
+    ceildiv,
+    epilogue,
+    epilogue_buffers,
+    epilogue_tokens,
+    kernel_func,
+    scratch_scope,
+)
+from gnncc.ir.ops import parse_epilogue
 
 VIEW = "natural"
 
@@ -23,11 +35,25 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         raise spec.fail("matmul needs float32 operands")
     m, k = spec.inputs[0].shape
     n = spec.inputs[1].shape[1]
-    func = _cuda(name, m, k, n, config) if cuda else _cpu(name, m, k, n, config)
-    return [Call(name, func, (0, 1, 2))]
+    steps = _steps(spec)
+    buffers = [("x", (m, k), FP32), ("w", (k, n), FP32), *epilogue_buffers(steps, n, spec.inputs[2:]),
+               ("out", (m, n), FP32)]
+    body = _cuda if cuda else _cpu
+
+    def launch(x, w, *rest):
+        return body(x, w, rest[-1], epilogue(steps, rest[:-1], cuda), m, k, n, config)
+
+    # epilogue_buffers names the row count "n" (a graph size in sparse kernels); here it is M
+    buffers = [(b, tuple(m if d == "n" else d for d in shape), dt) for b, shape, dt in buffers]
+    func = kernel_func(name, buffers, (), "int32", launch)
+    return [Call(name, func, tuple(range(len(buffers))))]
 
 
-def _cpu(name: str, m: int, k: int, n: int, config: dict[str, Any]):
+def _steps(spec: KernelSpec):
+    return parse_epilogue(dict(spec.attrs).get("epilogue", ()))
+
+
+def _cpu(x, w, out, finish, m: int, k: int, n: int, config: dict[str, Any]):
     scratch = scratch_scope(cuda=False)
     tm, tn, tk = (max(1, min(config[key], dim)) for key, dim in (("tile_m", m), ("tile_n", n), ("tile_k", k)))
     outer = T.parallel if config["parallel"] else T.serial
@@ -51,7 +77,7 @@ def _cpu(name: str, m: int, k: int, n: int, config: dict[str, Any]):
             kblock(b_x, b_w, acc, i0, mi, j0, nj, k // tk * tk, k % tk)
         for i in T.serial(mi):
             for j in T.vectorized(nj):
-                b_out[i0 + i, j0 + j] = acc[i, j]
+                b_out[i0 + i, j0 + j] = finish(acc[i, j], i0 + i, j0 + j)
 
     @T.macro
     def band(b_x, b_w, b_out, i0, mi):
@@ -60,21 +86,17 @@ def _cpu(name: str, m: int, k: int, n: int, config: dict[str, Any]):
         if n % tn > 0:
             block(b_x, b_w, b_out, i0, mi, n // tn * tn, n % tn)
 
-    @T.prim_func
-    def matmul_cpu(a_x: T.handle, a_w: T.handle, a_out: T.handle):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        x = T.match_buffer(a_x, (m, k), FP32, align=ALIGN)
-        w = T.match_buffer(a_w, (k, n), FP32, align=ALIGN)
-        out = T.match_buffer(a_out, (m, n), FP32, align=ALIGN)
+    @T.macro
+    def run():
         for it in outer(m // tm):
             band(x, w, out, it * tm, tm)
         if m % tm > 0:
             band(x, w, out, m // tm * tm, m % tm)
 
-    return matmul_cpu
+    return run
 
 
-def _cuda(name: str, m: int, k: int, n: int, config: dict[str, Any]):
+def _cuda(x, w, out, finish, m: int, k: int, n: int, config: dict[str, Any]):
     tm, tn, tk = config["tile_m"], config["tile_n"], config["tile_k"]
     rm, rn = config["thread_m"], config["thread_n"]
     ty_n, tx_n = tm // rm, tn // rn
@@ -92,12 +114,8 @@ def _cuda(name: str, m: int, k: int, n: int, config: dict[str, Any]):
                     T.float32(0),
                 )
 
-    @T.prim_func
-    def matmul_cuda(a_x: T.handle, a_w: T.handle, a_out: T.handle):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        x = T.match_buffer(a_x, (m, k), FP32, align=ALIGN)
-        w = T.match_buffer(a_w, (k, n), FP32, align=ALIGN)
-        out = T.match_buffer(a_out, (m, n), FP32, align=ALIGN)
+    @T.macro
+    def run():
         for by in T.thread_binding(grid_m, thread="blockIdx.y"):
             for bx in T.thread_binding(grid_n, thread="blockIdx.x"):
                 for ty in T.thread_binding(ty_n, thread="threadIdx.y"):
@@ -120,11 +138,12 @@ def _cuda(name: str, m: int, k: int, n: int, config: dict[str, Any]):
                         for i in T.unroll(rm):
                             for j in T.unroll(rn):
                                 if by * tm + ty + i * ty_n < m and bx * tn + tx + j * tx_n < n:
-                                    out[by * tm + ty + i * ty_n, bx * tn + tx + j * tx_n] = acc[i, j]
+                                    out[by * tm + ty + i * ty_n, bx * tn + tx + j * tx_n] = finish(
+                                        acc[i, j], by * tm + ty + i * ty_n, bx * tn + tx + j * tx_n)
 
-    return matmul_cuda
+    return run
 
 
 def name_tokens(spec: KernelSpec) -> list[str]:
     (m, k), n = spec.inputs[0].shape, spec.inputs[1].shape[1]
-    return [f"{m}x{k}x{n}"]
+    return [f"{m}x{k}x{n}", *epilogue_tokens(_steps(spec))]
