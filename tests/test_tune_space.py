@@ -23,6 +23,31 @@ def test_every_point_validates(family, kind):
         assert space.validate(p) == p
 
 
+def test_the_matmul_default_follows_the_vector_registers():
+    """AVX2 (256-bit): a 4 x 16 register tile; AVX-512: 8 x 16, the same 8 accumulator registers."""
+    assert load_space("matmul", "cpu", 256).default["tile_m"] == 4
+    assert load_space("matmul", "cpu", 512).default["tile_m"] == 8
+    assert load_space("matmul", "cpu").default == load_space("matmul", "cpu", 256).default
+
+
+def test_a_default_override_outside_the_space_is_refused(tmp_path, monkeypatch):
+    import json
+
+    from gnncc.codegen import schedule
+
+    data = json.loads((schedule.SCHEDULE_DIR / "matmul.json").read_text())
+    data["cpu"]["defaults_by_vector_bits"] = {"512": {"tile_m": 5}}
+    (tmp_path / "matmul.json").write_text(json.dumps(data))
+    monkeypatch.setattr(schedule, "SCHEDULE_DIR", tmp_path)
+    load_space.cache_clear()
+    try:
+        assert load_space("matmul", "cpu", 256).default["tile_m"] == 4
+        with pytest.raises(CodegenError, match="tile_m=5 is not allowed"):
+            load_space("matmul", "cpu", 512)
+    finally:
+        load_space.cache_clear()
+
+
 def test_invalid_configs_are_rejected():
     cuda = load_space("spmm", "cuda")
     with pytest.raises(CodegenError, match="a block needs at least one full warp"):

@@ -69,7 +69,7 @@ def kernel_name(spec: KernelSpec) -> str:
 
 def default_config(node: Node, target: Target) -> dict[str, Any]:
     """The family's default schedule config for ``target``."""
-    return dict(load_space(node.family, target.kind).default)
+    return dict(load_space(node.family, target.kind, target.vector_bits).default)
 
 
 _CACHE: dict[tuple, Kernel] = {}
@@ -83,7 +83,7 @@ def build_kernel(node: Node, target: Target, config: dict[str, Any] | None = Non
     the one ``Adjacency.from_coo`` picks for the adjacency type's sizes.
     """
     spec = spec_of(node, index_dtype)
-    config = load_space(spec.family, target.kind).validate(config)
+    config = load_space(spec.family, target.kind, target.vector_bits).validate(config)
     key = (spec, target.key(), tuple(sorted(config.items())))
     kernel = _CACHE.get(key)
     if kernel is None:

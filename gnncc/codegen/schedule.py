@@ -20,7 +20,18 @@ from typing import Any
 
 from gnncc.errors import CodegenError
 
-SCHEDULE_DIR = Path(__file__).resolve().parents[2] / "schedules"
+
+def _schedule_dir() -> Path:
+    """``gnncc/schedules``: in an installed wheel the spaces themselves, in a checkout a link to the
+    top-level ``schedules/`` folder; where a copy of the checkout dropped the link, that folder."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "schedules", package.parent / "schedules"):
+        if folder.is_dir():
+            return folder
+    return package / "schedules"  # missing: load_space says which file it expected
+
+
+SCHEDULE_DIR = _schedule_dir()
 TARGET_KINDS = ("cpu", "cuda")
 
 # the constraint grammar: integer arithmetic, comparisons and boolean logic over knob names
@@ -151,14 +162,23 @@ def _knob(name: str, spec: dict[str, Any]) -> Knob:
 
 
 @cache
-def load_space(family: str, kind: str) -> Space:
-    """The space of ``family`` for target kind ``cpu`` or ``cuda`` (cached)."""
+def load_space(family: str, kind: str, vector_bits: int = 0) -> Space:
+    """The space of ``family`` for target kind ``cpu`` or ``cuda`` (cached).
+
+    ``vector_bits`` (``Target.vector_bits``) selects the default: a section's
+    ``defaults_by_vector_bits`` maps a register width to knobs that override the default on CPUs
+    with registers at least that wide (a register tile sized for AVX2's 16 registers leaves half
+    of AVX-512's 32 idle)."""
     if kind not in TARGET_KINDS:
         raise CodegenError(f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}")
     section = _load_json(family)[kind]
     knobs = {name: _knob(name, spec) for name, spec in section["knobs"].items()}
     constraints = tuple(Constraint(c["expr"], c.get("doc", "")) for c in section.get("constraints", ()))
-    space = Space(family, kind, knobs, dict(section["default"]), constraints)
+    default = dict(section["default"])
+    for bits, overrides in sorted(section.get("defaults_by_vector_bits", {}).items(), key=lambda kv: int(kv[0])):
+        if vector_bits >= int(bits):
+            default.update(overrides)
+    space = Space(family, kind, knobs, default, constraints)
     if set(space.default) != set(knobs):
         raise CodegenError(f"{family} ({kind}): default must set every knob {sorted(knobs)}")
     space.validate(space.default)

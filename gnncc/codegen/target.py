@@ -19,6 +19,13 @@ def _system_cpu() -> str:
     return tvm.target.codegen.llvm_get_system_cpu()
 
 
+@lru_cache(maxsize=1)
+def _system_vector_bits() -> int:
+    import tvm
+
+    return int(tvm.target.codegen.llvm_get_vector_width(tvm.target.Target({"kind": "llvm", "mcpu": _system_cpu()})))
+
+
 @dataclass(frozen=True)
 class Target:
     """``kind`` is ``"cpu"`` or ``"cuda"``; ``arch`` the CUDA architecture (e.g. ``sm_90``)."""
@@ -39,6 +46,12 @@ class Target:
         if self.is_cuda:
             return {"kind": "cuda", "arch": self.arch}
         return {"kind": "llvm", "mcpu": _system_cpu()}
+
+    @property
+    def vector_bits(self) -> int:
+        """Width of the CPU's vector registers as LLVM uses them (256 for AVX2, 512 for AVX-512); 0 on
+        CUDA. Some schedule defaults depend on it (``schedules/*.json``: ``defaults_by_vector_bits``)."""
+        return 0 if self.is_cuda else _system_vector_bits()
 
     def key(self) -> str:
         """What the generated code depends on (for caches and tuning records)."""

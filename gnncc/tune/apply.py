@@ -42,7 +42,7 @@ def _database(log_path: str | Path | None) -> Database:
 def best_config(node: Node, graph: Graph, target: Target, log_path: str | Path | None = None,
                 index_dtype: str | None = None) -> dict[str, Any] | None:
     """The fastest recorded config of ``node``'s kernel on ``graph`` and ``target``, or None."""
-    space = load_space(node.family, target.kind)
+    space = load_space(node.family, target.kind, target.vector_bits)
     key = task_key(spec_of(node, index_dtype), graph, target)
     for rec in _database(log_path).ranked(key):
         try:
@@ -58,7 +58,7 @@ def select_config(node: Node, graph: Graph, target: Target, log_path: str | Path
     best = best_config(node, graph, target, log_path, index_dtype)
     if best is not None:
         return best, "tuned"
-    space = load_space(node.family, target.kind)
+    space = load_space(node.family, target.kind, target.vector_bits)
     db = _database(log_path)
     model_path = model_path_for(db.path)
     if model_path.is_file():
@@ -83,7 +83,7 @@ def _model_pick(node: Node, graph: Graph, target: Target, db: Database, model_pa
     model = CostModel.load(model_path)
     if not model.trained(group):
         return None
-    space = load_space(node.family, target.kind)
+    space = load_space(node.family, target.kind, target.vector_bits)
     featurize = Featurizer(spec_of(node, index_dtype), space, graph, node_nnz(node), target)
     default = space.validate(space.default)
     trained_on = {rec["key"]: rec["features"] for rec in db.training_set(node.family, target.kind, FEATURE_VERSION)}

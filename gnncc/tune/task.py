@@ -48,7 +48,7 @@ class TuneTask:
 
     @cached_property
     def space(self) -> Space:
-        return load_space(self.family, self.target.kind)
+        return load_space(self.family, self.target.kind, self.target.vector_bits)
 
     @cached_property
     def name(self) -> str:
