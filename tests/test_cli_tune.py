@@ -52,3 +52,17 @@ def test_tune_needs_one_target(capsys):
     assert "exactly one of --model and --op" in capsys.readouterr().err
     assert main(["tune", "--op", "spmm", "--feat", "8", "--graph", "cora", "--confirm-passes", "0"]) == 1
     assert "--confirm-passes >= 1" in capsys.readouterr().err
+
+
+def test_the_curve_compares_search_timings_with_the_default_search_timing():
+    """A confirmation round re-times the default faster than its single search timing; the curve must
+    not be divided by that (it started at 1.5x, as if tuning had made the kernel slower)."""
+    from gnncc.cli.tune import relative_curve
+    from gnncc.tune.tuner import TaskResult
+
+    r = TaskResult("k", "key", default_ms=0.013, best_ms=0.012, best_config={}, trials=3, failures=1,
+                   curve=[0.02, 0.02, 0.016], confirmed=[({}, 0.012), ({}, 0.013)], search_default_ms=0.02)
+    ys, confirmed = relative_curve(r)
+    assert ys == pytest.approx([1.0, 1.0, 0.8]) and confirmed == pytest.approx(0.012 / 0.013)
+    r = TaskResult("k", "key", None, None, None, 1, 1, curve=[None])
+    assert relative_curve(r) is None

@@ -108,8 +108,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+def relative_curve(result: Any) -> tuple[list[float], float | None] | None:
+    """The tuning curve over the default's search timing (NaN before a first success), and the
+    confirmation round's best over its default, if a round ran; None with nothing measured.
+
+    The round re-times the default too, usually faster than its single search timing (warm caches),
+    so the two ratios each compare like with like."""
+    base = result.search_default_ms or next((v for v in result.curve if v is not None), None)
+    if base is None:
+        return None
+    ys = [float("nan") if v is None else v / base for v in result.curve]
+    confirmed = result.best_ms / result.default_ms if result.confirmed and result.default_ms and result.best_ms \
+        else None
+    return ys, confirmed
+
+
 def plot_curves(results: list[Any], path: Path, title: str) -> Path | None:
-    """PNG of best time (relative to the default) vs trials per kernel; None without matplotlib."""
+    """PNG of best time (relative to the default) vs trials per kernel; None without matplotlib.
+
+    The curve is in search timings (one run per config), over the default's search timing; a
+    confirmation round's result (interleaved re-timings of the best configs and the default, which
+    is what ``gnncc.compile`` uses) is a star after the last trial."""
     try:
         import matplotlib
 
@@ -119,11 +138,15 @@ def plot_curves(results: list[Any], path: Path, title: str) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in results:
-        base = r.default_ms or next((v for v in r.curve if v is not None), None)
-        if base is None:
+        points = relative_curve(r)
+        if points is None:
             continue
-        ys = [float("nan") if v is None else v / base for v in r.curve]
-        ax.plot(range(1, len(ys) + 1), ys, marker=".", label=f"{r.name} ({base:.3f} ms default)")
+        ys, confirmed = points
+        base = r.search_default_ms or next(v for v in r.curve if v is not None)
+        (line,) = ax.plot(range(1, len(ys) + 1), ys, marker=".", label=f"{r.name} ({base:.3f} ms default)")
+        if confirmed is not None:
+            ax.plot([len(ys)], [confirmed], marker="*", markersize=12, linestyle="none",
+                    color=line.get_color(), label=f"{r.name} confirmed: {1 / confirmed:.2f}x")
     ax.set_xlabel("trials")
     ax.set_ylabel("best time / default time")
     ax.set_title(title)

@@ -40,7 +40,8 @@ class TaskResult:
     """What tuning one task found; ``curve[i]`` is the best ms after trial ``i + 1`` (None: none yet).
 
     After a confirmation round, ``default_ms``, ``best_ms`` and ``best_config`` are the round's
-    (interleaved times) and ``confirmed`` lists its configs, fastest first.
+    (interleaved times) and ``confirmed`` lists its configs, fastest first. ``search_default_ms``
+    stays the default's search timing, the one the curve's times compare with.
     """
 
     name: str
@@ -53,6 +54,7 @@ class TaskResult:
     curve: list[float | None] = field(default_factory=list)
     phase: str = "search"  # "search", then "confirm" while the round runs, then "done"
     confirmed: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    search_default_ms: float | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -197,7 +199,7 @@ class Tuner:
             result.failures += 1
         else:
             if cid == default_id:
-                result.default_ms = ms
+                result.default_ms = result.search_default_ms = ms
             if result.best_ms is None or ms < result.best_ms:
                 result.best_ms, result.best_config = ms, dict(config)
         result.curve.append(result.best_ms)
