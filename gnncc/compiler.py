@@ -22,6 +22,7 @@ from gnncc.passes.fold import GraphProgram
 from gnncc.passes.manager import copy_node
 from gnncc.reorder import Reordering, check_method, gather_adjacency
 from gnncc.runtime import Executor
+from gnncc.runtime.profile import KernelTime, Profile
 
 # Families that need no kernel: sources are data, reshapes are views.
 _NO_KERNEL = {"source", "reshape"}
@@ -82,6 +83,15 @@ class CompiledModel:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on features ``x`` ``[num_nodes, in_features]``; returns a new tensor."""
         return self.executor(x)
+
+    def profile(self, x: torch.Tensor, repeat: int = 20) -> Profile:
+        """Time each kernel of a call on ``x`` alone, and a whole call; ``print(cm.profile(x))`` shows
+        where the time goes (the op, the kernel, its output shape, ms and share)."""
+        from gnncc.runtime.timing import measure_ms
+
+        steps = tuple(KernelTime(v.node.op, self.kernels[v.node].name, tuple(v.type.shape), ms)
+                      for v, ms in self.executor.step_times(x, repeat))
+        return Profile(steps, measure_ms(lambda: self(x), self.target.device, repeat=repeat))
 
     @property
     def in_features(self) -> int:

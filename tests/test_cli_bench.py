@@ -54,6 +54,17 @@ def test_bench_models_checks_against_pyg_and_writes_json(tmp_path, capsys):
     assert "gcn" in capsys.readouterr().out
 
 
+def test_bench_models_profile_prints_and_records_each_kernel(tmp_path, capsys):
+    out = tmp_path / "models.json"
+    assert main(["bench", "--model", "gin", "--graph", "cora", "--repeat", "2", "--profile", "--json", str(out)]) == 0
+    (record,) = json.loads(out.read_text())
+    steps = record["kernel_profile"]["steps"]
+    assert len(steps) == record["kernels"] and all(s["ms"] > 0 for s in steps)
+    assert steps[0]["kernel"] == "matmul_2708x1433x16" and steps[-1]["shape"] == [2708, 16]
+    printed = capsys.readouterr().out
+    assert "fused_matmul_2708x16x16_add_f_relu" in printed and "a whole call" in printed
+
+
 def test_call_peak_counts_what_is_alive_at_once():
     from gnncc.cli.bench import _call_peak_mib
 

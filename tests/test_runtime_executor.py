@@ -139,3 +139,20 @@ def test_bad_features_are_named(x, message):
     ex, _ = _executor(_chain())
     with pytest.raises(InputError, match=message):
         ex(x)
+
+
+def test_compiled_profile_times_every_kernel_in_order():
+    import gnncc
+    from gnncc.cli import zoo
+
+    data = gnncc.datasets.load("cora")
+    cm = gnncc.compile(zoo.build("gcn", data.x.shape[1], 7), data.graph)
+    profile = cm.profile(data.x, repeat=2)
+    assert [s.kernel for s in profile.steps] == [k.name for k in cm.kernels.values()]
+    assert [s.shape for s in profile.steps] == [tuple(n.output.type.shape) for n in cm.kernels]
+    assert all(s.ms > 0 for s in profile.steps) and profile.call_ms > 0
+    text = str(profile)
+    assert all(s.kernel in text for s in profile.steps) and "a whole call" in text
+    assert type(profile).from_dict(profile.as_dict()) == profile
+    with pytest.raises(InputError, match="features x must have shape"):
+        cm.profile(data.x[:, :5])

@@ -238,11 +238,12 @@ PYG_BASELINES = ("pyg", "pyg_sparse", "pyg_compile")  # edge_index, torch.sparse
 
 def bench_model_case(model_name: str, graph_name: str, feat: int | None, target: Any, log: str | None,
                      timing: Timing = Timing(repeat=20), reorder: str = "none",
-                     pyg_compile: bool = False) -> dict[str, Any]:
+                     pyg_compile: bool = False, profile: bool = False) -> dict[str, Any]:
     """Time a 2-layer zoo model compiled by gnncc (with node reordering ``reorder``) against PyG
     in the graph's own order: with edge_index, with a torch.sparse CSR adjacency and, when
     ``pyg_compile``, with edge_index under ``torch.compile`` (its compile time not counted).
-    A baseline that fails, or disagrees with PyG's eager output, is left out (None) with a note."""
+    A baseline that fails, or disagrees with PyG's eager output, is left out (None) with a note.
+    With ``profile`` the record also has ``kernel_profile``: each gnncc kernel timed alone."""
     import gnncc
     from gnncc import datasets
     from gnncc.check import relative_error
@@ -297,6 +298,9 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
         "gnncc_planned_mib": cm.executor.plan.total_bytes / 2**20, "relative_error": err,
         "kernels": len(cm.kernels), "compile_s": cm.compile_seconds, "timing": asdict(timing),
     })
+    if profile:
+        with torch.no_grad():
+            record["kernel_profile"] = cm.profile(x, repeat=timing.repeat).as_dict()
     return record
 
 
@@ -333,6 +337,10 @@ def _show_model(r: dict[str, Any]) -> None:
     print(f"{r['model']:<6} {r['graph']:<18} {r['feat']:>5} {r['gnncc_ms']:>9.3f} {r['pyg_ms']:>9.3f} "
           f"{_fmt(r['pyg_sparse_ms'], '9.3f'):>9} {_fmt(r['pyg_compile_ms'], '9.3f'):>9} {r['speedup_vs_pyg']:>6.2f}x "
           f"{r['speedup_vs_best_pyg']:>7.2f}x {peak:>15}", flush=True)
+    if "kernel_profile" in r:
+        from gnncc.runtime.profile import Profile
+
+        print(f"{Profile.from_dict(r['kernel_profile'])}\n", flush=True)
 
 
 def _show_op(r: dict[str, Any]) -> None:
@@ -355,7 +363,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"{'vs PyG':>7} {'vs best':>8} {'peak MiB g/PyG':>15}")
         cases = [(f"{model} on {graph}" + (f" F={feat}" if feat else ""),
                   partial(bench_model_case, model, graph, feat, target, args.log, timing, args.reorder,
-                          args.pyg_compile))
+                          args.pyg_compile, args.profile))
                  for graph in args.graph for feat in args.feat or [None] for model in args.model]
         return _run_cases(cases, _show_model, args.json)
     if not args.feat:
@@ -410,5 +418,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pyg-compile", action="store_true",
                    help="with --model, also time PyG under torch.compile (column PyG+tc); compiling takes "
                    "seconds to minutes per model and is not counted in its time")
+    p.add_argument("--profile", action="store_true",
+                   help="with --model: also time each gnncc kernel alone and print where a call's time goes")
     p.add_argument("--json", help="write a JSON list with one record per case here (rewritten after each case)")
     p.set_defaults(func=run_bench)

@@ -201,6 +201,20 @@ class Executor:
         result = env[self._output] if self._output in env else x
         return result.clone()
 
+    def step_times(self, x: torch.Tensor, repeat: int = 20) -> list[tuple[Value, float]]:
+        """Each kernel of a call on ``x`` timed alone (median ms over ``repeat`` runs, after a call
+        that sets every buffer), in execution order, by the value it computes."""
+        from gnncc.runtime.timing import measure_ms
+
+        x = self.check_input(x)
+        env = self._env(x)
+        self(x)
+        times = []
+        for bound, kernel, inputs, output in self._steps:
+            run = bound if bound is not None else (lambda k=kernel, i=inputs, o=output: k([env[v] for v in i], env[o]))
+            times.append((output, measure_ms(run, self.device, repeat=repeat)))
+        return times
+
     def trace(self, x: torch.Tensor) -> tuple[list[tuple[str, list[torch.Tensor]]], torch.Tensor]:
         """Without running anything: each packed call of a run on ``x`` (function name, argument
         tensors), and the tensor the output is read from. Needs kernels with a ``binding``
