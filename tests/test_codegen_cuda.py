@@ -62,6 +62,13 @@ def test_cuda_fused_matmul_applies_its_epilogue_at_the_store(config):
     assert compile_cubin(source, "sm_90")
 
 
+def test_cuda_reduce_dot_compiles():
+    node, _ = dense_node("reduce_dot", [R(100, 8, 8), R(1, 8, 8)], axis=-1)
+    source = generate_cuda_source(node, "sm_90")
+    assert "reduce_dot_am1_100x8x8_w1x8x8" in source
+    assert compile_cubin(source, "sm_90")
+
+
 @pytest.mark.parametrize(("x_cols", "vector"), [((8, 24), True), ((6, 22), False)])
 def test_cuda_column_windows(x_cols, vector):
     """A window starting on a 16-byte boundary keeps float4 loads; one that does not falls back to scalars."""

@@ -92,6 +92,13 @@ def test_column_windows_on_device(config):
         check_node(node, [adj, y, y], config, CUDA)
 
 
+def test_reduce_dot_on_device():
+    g = torch.Generator().manual_seed(1)
+    for config in [None, *neighbour_configs("reduce", "cuda")]:
+        operands = [torch.randn(300, 8, 8, generator=g), torch.randn(1, 8, 8, generator=g)]
+        check_node(*dense_node("reduce_dot", operands, axis=-1), config, CUDA)
+
+
 def test_misaligned_views_are_copied_or_refused():
     """16-byte vector accesses need aligned rows: a kernel called on a view at an odd offset copies it
     (``Kernel.__call__``) or, bound directly, says what to do."""

@@ -1,4 +1,5 @@
-"""merge_sibling_matmuls and fuse_matmul_epilogue: what fires, what must not, and the answers they give."""
+"""merge_sibling_matmuls, fuse_matmul_epilogue and fuse_dot_reduce (the dense-side fusions): what fires,
+what must not, and the answers they give."""
 
 from __future__ import annotations
 
@@ -107,3 +108,24 @@ def test_two_transforms_meeting_at_one_add_fuse_once() -> None:
     assert len(fused) == 1 and list(fused[0].attrs["epilogue"]) == ["add[feat]", "add[node]"]
     assert [n.op for n in cm.ir.nodes if n.op in ("add", "matmul")] == ["matmul"]
     assert relative_error(cm(x), _pyg(model, x, graph)) < TOL
+
+
+def test_gat_projections_multiply_as_they_sum() -> None:
+    graph = random_graph(30, 90, seed=8)
+    x = torch.randn(30, 12, generator=torch.Generator().manual_seed(9))
+    model = make("gat", 12, 5)
+    cm = gnncc.compile(model, graph)
+    ops = [n.op for n in cm.ir.nodes]
+    assert ops.count("reduce_dot") == 4 and "reduce_sum" not in ops and "mul" not in ops
+    assert cm.explain().count("product written and read back") == 4
+    assert relative_error(cm(x), _pyg(model, x, graph)) < TOL
+
+
+def test_a_product_read_elsewhere_is_not_folded() -> None:
+    g = random_graph(8, 20, seed=2)
+    b = Builder()
+    x = b.input("x", TensorType((8, 2, 3)))
+    prod = b.emit("mul", [x, b.const("att", torch.randn(1, 2, 3))])
+    fn = b.finish([b.emit("reduce_sum", [prod], axis=-1), prod])
+    opt, _ = PassManager(list(DEFAULT_PIPELINE)).run(fn, PassContext(g.csc))
+    assert [n.op for n in opt.nodes if n.op in ("mul", "reduce_sum", "reduce_dot")] == ["mul", "reduce_sum"]

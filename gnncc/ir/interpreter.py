@@ -159,6 +159,8 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         return args[0].reshape(attrs["shape"])
     if op == "concat":
         return torch.cat(args, dim=attrs["axis"])
+    if op == "reduce_dot":
+        return (args[0] * args[1]).sum(attrs["axis"])
     if op.startswith("reduce_"):
         kind = op.removeprefix("reduce_")
         x, axis = args[0], attrs["axis"]

@@ -303,6 +303,17 @@ def _infer_reduce(types, attrs):
     return TensorType(tuple(d for i, d in enumerate(x.shape) if i != axis), x.dtype)
 
 
+def _infer_reduce_dot(types, attrs):
+    x = _tensor("reduce_dot", types[0], "x")
+    w = _tensor("reduce_dot", types[1], "weight")
+    _float("reduce_dot", x, "x")
+    padded = (1,) * (x.rank - w.rank) + tuple(w.shape)
+    if x.dtype != w.dtype or w.rank > x.rank or not all(_same_dim(d, 1) or _same_dim(d, e)
+                                                        for d, e in zip(padded, x.shape)):
+        raise _fail("reduce_dot", f"weight {w} must broadcast to x {x}")
+    return _infer_reduce(types[:1], attrs)
+
+
 def _infer_rowwise(types, attrs):
     x = _tensor("rowwise", types[0], "x")
     _float("rowwise", x, "x")
@@ -323,6 +334,9 @@ _register("reshape", "reshape", 1, _infer_reshape, shape=REQUIRED)
 _register("concat", "concat", None, _infer_concat, axis=-1)
 for _kind in REDUCE_KINDS:
     _register(f"reduce_{_kind}", "reduce", 1, _infer_reduce, axis=-1)
+# reduce_dot(x, w): sum over ``axis`` of x * w, w broadcast to x (GAT's per-head attention
+# projections, formed by passes/fuse_dot.py so that the product never exists)
+_register("reduce_dot", "reduce", 2, _infer_reduce_dot, axis=-1)
 # Row-wise ops act on the last axis.
 _register("softmax", "rowwise", 1, _infer_rowwise)
 _register("log_softmax", "rowwise", 1, _infer_rowwise)

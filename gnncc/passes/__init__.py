@@ -4,6 +4,7 @@ from gnncc.passes.canonicalize import canonicalize_message_passing
 from gnncc.passes.dce import dead_code_elimination
 from gnncc.passes.fold import fold_graph_constants
 from gnncc.passes.fuse_attention import fuse_attention
+from gnncc.passes.fuse_dot import fuse_dot_reduce
 from gnncc.passes.fuse_epilogue import fuse_epilogue, fuse_matmul_epilogue
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
 from gnncc.passes.merge_matmuls import merge_sibling_matmuls
@@ -22,6 +23,7 @@ DEFAULT_PIPELINE = (
     "dead_code_elimination",
     "reorder_transform_aggregate",
     "fuse_attention",
+    "fuse_dot_reduce",
     "fuse_epilogue",
     "schedule_tile_graph",
     "fuse_matmul_epilogue",
@@ -31,6 +33,6 @@ DEFAULT_PIPELINE = (
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
-    "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls", "register_pass",
+    "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls", "register_pass",
     "reorder_transform_aggregate", "schedule_tile_graph",
 ]

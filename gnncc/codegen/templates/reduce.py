@@ -1,4 +1,5 @@
-"""reduce_sum/mean/max over one axis: one output element per iteration of the flat skeleton."""
+"""reduce_sum/mean/max over one axis, and reduce_dot (the sum of x times a weight broadcast to x):
+one output element per iteration of the flat skeleton."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
 from gnncc.codegen.templates.common import ALIGN, FP32, REDUCERS, Call, flat, scratch_scope, shape_token
+from gnncc.codegen.templates.elementwise import broadcast_index
 
 VIEW = "flat"
 
@@ -21,30 +23,49 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         raise spec.fail("reductions need float32")
     axis = spec.attr("axis") % len(x.shape)
     outer, size, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
-    red = REDUCERS[spec.op.removeprefix("reduce_")]
+    dot = spec.op == "reduce_dot"
+    red = REDUCERS["sum" if dot else spec.op.removeprefix("reduce_")]
     loop = flat(cuda, config, outer * inner)
     count = tvm.tirx.const(size, "int32")
+    # reduce_dot's weight, read at the flat index of x broadcast to its shape
+    w_index = broadcast_index(spec.inputs[1].shape, x.shape) if dot else None
 
-    def make_body(b_x, b_y):
+    def make_body(b_x, b_w, b_y):
+        def item(i, a):
+            at = i // inner * size * inner + a * inner + i % inner
+            return b_x[at] * b_w[w_index(at)] if dot else b_x[at]
+
         @T.macro
         def body(i):
             acc = T.alloc_buffer((1,), FP32, scope=scratch)
             acc[0] = red.init(FP32)
             for a in T.serial(size):
-                acc[0] = red.combine(acc[0], b_x[i // inner * size * inner + a * inner + i % inner])
+                acc[0] = red.combine(acc[0], item(i, a))
             b_y[i] = red.finish(acc[0], count, FP32)
 
         return body
+
+    if dot:
+        @T.prim_func
+        def reduce_dot_fn(a_x: T.handle, a_w: T.handle, a_out: T.handle):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            xb = T.match_buffer(a_x, (x.numel,), FP32, align=ALIGN)
+            wb = T.match_buffer(a_w, (spec.inputs[1].numel,), FP32, align=ALIGN)
+            yb = T.match_buffer(a_out, (spec.output.numel,), FP32, align=ALIGN)
+            loop(make_body(xb, wb, yb))
+
+        return [Call(name, reduce_dot_fn, (0, 1, 2))]
 
     @T.prim_func
     def reduce_fn(a_x: T.handle, a_out: T.handle):
         T.func_attr({"global_symbol": name, "tir.noalias": True})
         xb = T.match_buffer(a_x, (x.numel,), FP32, align=ALIGN)
         yb = T.match_buffer(a_out, (spec.output.numel,), FP32, align=ALIGN)
-        loop(make_body(xb, yb))
+        loop(make_body(xb, None, yb))
 
     return [Call(name, reduce_fn, (0, 1))]
 
 
 def name_tokens(spec: KernelSpec) -> list[str]:
-    return [f"a{spec.attr('axis')}".replace("-", "m"), shape_token(spec.inputs[0])]
+    weight = [f"w{shape_token(spec.inputs[1])}"] if spec.op == "reduce_dot" else []
+    return [f"a{spec.attr('axis')}".replace("-", "m"), shape_token(spec.inputs[0]), *weight]
