@@ -60,14 +60,15 @@ class Jumping(nn.Module):
         return self.out(self.jk(xs))
 
 
-def _gin(i: int, o: int) -> nn.Module:
-    return GINConv(nn.Sequential(nn.Linear(i, 16), nn.ReLU(), nn.Linear(16, o)), eps=0.2)
+def _gin(i: int, o: int, eps: float = 0.2) -> nn.Module:
+    return GINConv(nn.Sequential(nn.Linear(i, 16), nn.ReLU(), nn.Linear(16, o)), eps=eps)
 
 
 MODELS: dict[str, Callable[[int, int], nn.Module]] = {
     "gcn": lambda i, o: TwoLayer(GCNConv(i, 16), GCNConv(16, o)),
     "sage": lambda i, o: TwoLayer(SAGEConv(i, 16), SAGEConv(16, o, aggr="max")),
     "gin": lambda i, o: TwoLayer(_gin(i, 16), _gin(16, o)),
+    "gin_eps0": lambda i, o: TwoLayer(_gin(i, 16, eps=0.0), _gin(16, o, eps=0.0)),  # PyG's default eps
     "gat": lambda i, o: TwoLayer(GATConv(i, 8, heads=4), GATConv(32, o, heads=2, concat=False)),
     "gatv2": lambda i, o: TwoLayer(GATv2Conv(i, 8, heads=2), GATv2Conv(16, o, heads=2, concat=False,
                                                                        share_weights=True, residual=True)),

@@ -25,7 +25,7 @@ CASES = [
     ("sgconv", "reorder_transform_aggregate"), ("sage", "reorder_transform_aggregate"),
     ("gin", "schedule_tile_graph"),
     ("gin", "fuse_matmul_epilogue"), ("appnp", "fuse_matmul_epilogue"), ("sage", "merge_sibling_matmuls"),
-    ("gat", "fuse_dot_reduce"),
+    ("gat", "fuse_dot_reduce"), ("gin_eps0", "simplify_arithmetic"),
 ]
 TARGET_KIND = {"schedule_tile_graph": "cuda"}  # the CPU estimate keeps GIN's 16-wide transforms apart
 

@@ -9,10 +9,12 @@ from gnncc.passes.fuse_epilogue import fuse_epilogue, fuse_matmul_epilogue
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
 from gnncc.passes.merge_matmuls import merge_sibling_matmuls
 from gnncc.passes.reorder import reorder_transform_aggregate
+from gnncc.passes.simplify import simplify_arithmetic
 from gnncc.passes.tile_graph import schedule_tile_graph
 
 # Reordering and fusion need concrete edge counts (for costs and kernels), so they run after
-# folding; attention fusion runs before epilogue fusion so that bias and activation after an
+# folding (and after arithmetic by one or zero is dropped: GIN's 1 + eps = 1 leaves no mul);
+# attention fusion runs before epilogue fusion so that bias and activation after an
 # attention layer land in its kernel; tile-graph scheduling runs on the fused aggregations and the
 # plain matmuls after them, and what follows the matmuls it left is then folded into theirs; last,
 # matmuls of one input are merged, their users reading column windows of the merged result.
@@ -21,6 +23,7 @@ DEFAULT_PIPELINE = (
     "dead_code_elimination",
     "fold_graph_constants",
     "dead_code_elimination",
+    "simplify_arithmetic",
     "reorder_transform_aggregate",
     "fuse_attention",
     "fuse_dot_reduce",
@@ -34,5 +37,5 @@ __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
     "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls", "register_pass",
-    "reorder_transform_aggregate", "schedule_tile_graph",
+    "reorder_transform_aggregate", "schedule_tile_graph", "simplify_arithmetic",
 ]
