@@ -62,7 +62,8 @@ def test_the_curve_compares_search_timings_with_the_default_search_timing():
 
     r = TaskResult("k", "key", default_ms=0.013, best_ms=0.012, best_config={}, trials=3, failures=1,
                    curve=[0.02, 0.02, 0.016], confirmed=[({}, 0.012), ({}, 0.013)], search_default_ms=0.02)
-    ys, confirmed = relative_curve(r)
+    base, ys, confirmed = relative_curve(r)
     assert ys == pytest.approx([1.0, 1.0, 0.8]) and confirmed == pytest.approx(0.012 / 0.013)
+    assert base == 0.02
     r = TaskResult("k", "key", None, None, None, 1, 1, curve=[None])
     assert relative_curve(r) is None

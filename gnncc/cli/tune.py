@@ -108,9 +108,10 @@ class ProgressBar:
         self.stream.flush()
 
 
-def relative_curve(result: Any) -> tuple[list[float], float | None] | None:
-    """The tuning curve over the default's search timing (NaN before a first success), and the
-    confirmation round's best over its default, if a round ran; None with nothing measured.
+def relative_curve(result: Any) -> tuple[float, list[float], float | None] | None:
+    """The default's search timing (the base), the tuning curve over it (NaN before a first
+    success), and the confirmation round's best over its default, if a round ran; None with
+    nothing measured.
 
     The round re-times the default too, usually faster than its single search timing (warm caches),
     so the two ratios each compare like with like."""
@@ -120,7 +121,7 @@ def relative_curve(result: Any) -> tuple[list[float], float | None] | None:
     ys = [float("nan") if v is None else v / base for v in result.curve]
     confirmed = result.best_ms / result.default_ms if result.confirmed and result.default_ms and result.best_ms \
         else None
-    return ys, confirmed
+    return base, ys, confirmed
 
 
 def plot_curves(results: list[Any], path: Path, title: str) -> Path | None:
@@ -141,8 +142,7 @@ def plot_curves(results: list[Any], path: Path, title: str) -> Path | None:
         points = relative_curve(r)
         if points is None:
             continue
-        ys, confirmed = points
-        base = r.search_default_ms or next(v for v in r.curve if v is not None)
+        base, ys, confirmed = points
         (line,) = ax.plot(range(1, len(ys) + 1), ys, marker=".", label=f"{r.name} ({base:.3f} ms default)")
         if confirmed is not None:
             ax.plot([len(ys)], [confirmed], marker="*", markersize=12, linestyle="none",

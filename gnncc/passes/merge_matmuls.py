@@ -12,7 +12,7 @@ window, so no slice is ever copied out, and runs last, on the fused kernels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -70,23 +70,26 @@ def _mergeable(node: Node, users: dict[Value, list[Node]], outputs: set[Value]) 
             and bool(users[node.output]) and all(_windowable(node.output, u) for u in users[node.output]))
 
 
-def _plan(fn: Function) -> dict[Node, _Window]:
-    users = fn.users()
+def _groups(fn: Function, users: dict[Value, list[Node]]) -> list[list[Node]]:
+    """Mergeable matmuls sharing their left operand, two or more of them, in program order."""
     outputs = set(fn.outputs)
-    groups: dict[Value, list[Node]] = {}
+    by_input: dict[Value, list[Node]] = {}
     for node in fn.nodes:
         if _mergeable(node, users, outputs):
-            groups.setdefault(node.inputs[0], []).append(node)
-    plan: dict[Node, _Window] = {}
-    for group in groups.values():
-        if len(group) < 2:
-            continue
+            by_input.setdefault(node.inputs[0], []).append(node)
+    return [group for group in by_input.values() if len(group) >= 2]
+
+
+def _windows(groups: list[list[Node]]) -> dict[Value, _Window]:
+    """Each merged matmul's output -> its columns in its group's merged result."""
+    windows = {}
+    for group in groups:
         start = 0
         for node in group:
             width = node.output.type.shape[1]
-            plan[node] = _Window(group[0], start, start + width)
+            windows[node.output] = _Window(group[0], start, start + width)
             start += width
-    return plan
+    return windows
 
 
 def _rewritten_user(node: Node, b: Builder, new: Callable[[Value], Value], windows: dict[Value, _Window],
@@ -94,8 +97,8 @@ def _rewritten_user(node: Node, b: Builder, new: Callable[[Value], Value], windo
     """``node`` with every operand that a merged matmul produced read through its window."""
     inputs = [merged[windows[v].merged] if v in windows else new(v) for v in node.inputs]
     attrs = dict(node.attrs)
-    binary = [i for i, s in enumerate(parse_epilogue(attrs.get("epilogue", ()))) if s.kind is not None]
-    steps = [str(s) for s in parse_epilogue(attrs.get("epilogue", ()))]
+    steps = parse_epilogue(attrs.get("epilogue", ()))
+    binary = [i for i, s in enumerate(steps) if s.kind is not None]
     for position, v in enumerate(node.inputs):
         if v not in windows:
             continue
@@ -103,26 +106,24 @@ def _rewritten_user(node: Node, b: Builder, new: Callable[[Value], Value], windo
         if step is None:  # fused_spmm's aggregated rows
             attrs["x_cols"] = [windows[v].start, windows[v].stop]
         else:
-            i = binary[step]
-            steps[i] = f"{steps[i].split('[')[0]}[node@{windows[v].start}]"
+            steps[binary[step]] = replace(steps[binary[step]], col=windows[v].start)
     if "epilogue" in attrs:
-        attrs["epilogue"] = steps
+        attrs["epilogue"] = [str(s) for s in steps]
     return b.emit(node.op, inputs, **attrs)
 
 
 @register_pass(NAME, "matmuls of one input -> one matmul whose column windows their users read")
 def merge_sibling_matmuls(fn: Function, ctx: PassContext) -> Function:
-    plan = _plan(fn)
-    if not plan:
-        return fn
-    windows = {node.output: window for node, window in plan.items()}
-    groups: dict[Node, list[Node]] = {}
-    for node, window in plan.items():
-        groups.setdefault(window.merged, []).append(node)
     users = fn.users()
+    groups = {group[0]: group for group in _groups(fn, users)}
+    if not groups:
+        return fn
+    windows = _windows(list(groups.values()))
+    dropped = {n for group in groups.values() for n in group[1:]}
     readers = {u for v in windows for u in users[v]}
     # the separate weights, unless something else reads them too
-    stale = {n.inputs[1].node for n in plan if all(u in plan for u in users[n.inputs[1]])}
+    members = {n for group in groups.values() for n in group}
+    stale = {n.inputs[1].node for n in members if all(u in members for u in users[n.inputs[1]])}
     merged: dict[Node, Value] = {}
 
     def rule(node, b, new):
@@ -143,4 +144,4 @@ def merge_sibling_matmuls(fn: Function, ctx: PassContext) -> Function:
         amount = f"{saved / 1024:.1f} MiB" if saved >= 1024 else f"{saved:.1f} KiB"
         ctx.note(NAME, f"{len(group)} matmuls of one [{m}, {k}] input -> one [{k} -> {sum(widths)}] "
                        f"(columns {', '.join(map(str, widths))}): the input read once, {amount} less read")
-    return rewrite(fn, rule, keep=lambda n: n not in stale and (n not in plan or n in groups))
+    return rewrite(fn, rule, keep=lambda n: n not in stale and n not in dropped)

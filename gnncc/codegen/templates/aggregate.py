@@ -35,10 +35,10 @@ from gnncc.codegen.templates.common import (
     scratch_scope,
     sequence,
     sparse_rows,
+    spec_epilogue,
     work,
 )
 from gnncc.ir.adjacency import bucket_count
-from gnncc.ir.ops import parse_epilogue
 
 VIEW = "rows"
 
@@ -68,7 +68,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     gather = spec.op != "scatter"
     transform = spec.op == "spmm_matmul"
     weighted = _weighted(spec)
-    steps = parse_epilogue(dict(spec.attrs).get("epilogue", ()))
+    steps = spec_epilogue(spec)
     feats = spec.inputs[1] if gather else spec.inputs[0]
     idx, dtype = spec.index_dtype, spec.output.dtype
     # x_cols: the aggregated columns x0..x0+width of rows of x_width (a merged matmul's output)
@@ -541,4 +541,4 @@ def name_tokens(spec: KernelSpec) -> list[str]:
         shape = f"f{x_cols[1] - x_cols[0]}_cols{x_cols[0]}of{feats.width}"
     transform = [f"to{spec.output.width}", f"r{spec.attr('tile_rows')}"] if spec.op == "spmm_matmul" else []
     return [spec.attr("reduce"), *(["ew"] if _weighted(spec) else []), shape,
-            *epilogue_tokens(parse_epilogue(dict(spec.attrs).get("epilogue", ()))), *transform]
+            *epilogue_tokens(spec_epilogue(spec)), *transform]

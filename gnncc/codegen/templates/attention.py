@@ -35,10 +35,10 @@ from gnncc.codegen.templates.common import (
     lane_loop,
     scratch_scope,
     sparse_rows,
+    spec_epilogue,
     unary,
     work,
 )
-from gnncc.ir.ops import parse_epilogue
 
 VIEW = "rows"
 
@@ -53,7 +53,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     gatv2 = attrs["score"] == "gatv2"
     mean = attrs["heads"] == "mean"
     slope = float(attrs["negative_slope"])
-    steps = parse_epilogue(attrs["epilogue"])
+    steps = spec_epilogue(spec)
     width = channels if mean else heads * channels
     lanes = config["lanes"] if cuda else 1
     jloop = lane_loop(cuda, config.get("vectorize", False))
@@ -218,4 +218,4 @@ def name_tokens(spec: KernelSpec) -> list[str]:
     attrs = dict(spec.attrs)
     _, heads, channels = spec.inputs[1].shape
     return [attrs["score"], f"h{heads}c{channels}", attrs["heads"],
-            *epilogue_tokens(parse_epilogue(attrs["epilogue"]))]
+            *epilogue_tokens(spec_epilogue(spec))]

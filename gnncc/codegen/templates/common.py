@@ -16,7 +16,7 @@ import tvm.script
 from tvm.script import tirx as T
 from tvm.script.parser.core.parser import ScriptMacro
 
-from gnncc.ir.ops import EpilogueStep, epilogue_operand_shape
+from gnncc.ir.ops import EpilogueStep, epilogue_operand_shape, parse_epilogue
 
 
 def _find_parser(self: ScriptMacro) -> Any:
@@ -488,9 +488,15 @@ def kernel_func(name: str, buffers: Sequence[tuple[str, tuple[int | str, ...], s
                                                                  "launch": launch})
 
 
-def epilogue_buffers(steps: Sequence[EpilogueStep], width: int,
-                     operands: Sequence[Any] = ()) -> list[tuple[str, tuple[int | str, ...], str]]:
-    """Kernel parameters of a fused op's epilogue operands, for an output of ``[n, width]``.
+def spec_epilogue(spec: Any) -> list[EpilogueStep]:
+    """The parsed ``epilogue`` attribute of a kernel spec (none for ops without one)."""
+    return parse_epilogue(dict(spec.attrs).get("epilogue", ()))
+
+
+def epilogue_buffers(steps: Sequence[EpilogueStep], width: int, operands: Sequence[Any] = (),
+                     rows: int | str = "n") -> list[tuple[str, tuple[int | str, ...], str]]:
+    """Kernel parameters of a fused op's epilogue operands, for an output of ``[rows, width]``
+    (``rows`` a size name of a sparse kernel's signature, or a dense kernel's number).
 
     ``operands`` (their ``TensorSpec``s) is needed only for ``node@col`` steps, whose operand is
     wider than the output."""
@@ -498,8 +504,8 @@ def epilogue_buffers(steps: Sequence[EpilogueStep], width: int,
 
     def shape(i: int, step: EpilogueStep) -> tuple[int | str, ...]:
         if step.col is not None:
-            return ("n", operands[i].width)
-        return epilogue_operand_shape(step.kind, "n", width)
+            return (rows, operands[i].width)
+        return epilogue_operand_shape(step.kind, rows, width)
 
     return [(f"epi{i}", shape(i, st), FP32) for i, st in enumerate(binary)]
 

@@ -24,8 +24,8 @@ from gnncc.codegen.templates.common import (
     epilogue_tokens,
     kernel_func,
     scratch_scope,
+    spec_epilogue,
 )
-from gnncc.ir.ops import parse_epilogue
 
 VIEW = "natural"
 
@@ -35,22 +35,16 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         raise spec.fail("matmul needs float32 operands")
     m, k = spec.inputs[0].shape
     n = spec.inputs[1].shape[1]
-    steps = _steps(spec)
-    buffers = [("x", (m, k), FP32), ("w", (k, n), FP32), *epilogue_buffers(steps, n, spec.inputs[2:]),
+    steps = spec_epilogue(spec)
+    buffers = [("x", (m, k), FP32), ("w", (k, n), FP32), *epilogue_buffers(steps, n, spec.inputs[2:], rows=m),
                ("out", (m, n), FP32)]
     body = _cuda if cuda else _cpu
 
     def launch(x, w, *rest):
         return body(x, w, rest[-1], epilogue(steps, rest[:-1], cuda), m, k, n, config)
 
-    # epilogue_buffers names the row count "n" (a graph size in sparse kernels); here it is M
-    buffers = [(b, tuple(m if d == "n" else d for d in shape), dt) for b, shape, dt in buffers]
     func = kernel_func(name, buffers, (), "int32", launch)
     return [Call(name, func, tuple(range(len(buffers))))]
-
-
-def _steps(spec: KernelSpec):
-    return parse_epilogue(dict(spec.attrs).get("epilogue", ()))
 
 
 def _cpu(x, w, out, finish, m: int, k: int, n: int, config: dict[str, Any]):
@@ -146,4 +140,4 @@ def _cuda(x, w, out, finish, m: int, k: int, n: int, config: dict[str, Any]):
 
 def name_tokens(spec: KernelSpec) -> list[str]:
     (m, k), n = spec.inputs[0].shape, spec.inputs[1].shape[1]
-    return [f"{m}x{k}x{n}", *epilogue_tokens(_steps(spec))]
+    return [f"{m}x{k}x{n}", *epilogue_tokens(spec_epilogue(spec))]

@@ -10,7 +10,7 @@ import tvm
 from tvm.script import tirx as T
 
 from gnncc.codegen.spec import KernelSpec
-from gnncc.codegen.templates.common import ALIGN, FP32, REDUCERS, Call, flat, scratch_scope, shape_token
+from gnncc.codegen.templates.common import FP32, REDUCERS, Call, flat, kernel_func, scratch_scope, shape_token
 from gnncc.codegen.templates.elementwise import broadcast_index
 
 VIEW = "flat"
@@ -45,25 +45,20 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         return body
 
-    if dot:
-        @T.prim_func
-        def reduce_dot_fn(a_x: T.handle, a_w: T.handle, a_out: T.handle):
-            T.func_attr({"global_symbol": name, "tir.noalias": True})
-            xb = T.match_buffer(a_x, (x.numel,), FP32, align=ALIGN)
-            wb = T.match_buffer(a_w, (spec.inputs[1].numel,), FP32, align=ALIGN)
-            yb = T.match_buffer(a_out, (spec.output.numel,), FP32, align=ALIGN)
-            loop(make_body(xb, wb, yb))
+    buffers = [("x", (x.numel,), FP32), *([("w", (spec.inputs[1].numel,), FP32)] if dot else []),
+               ("out", (spec.output.numel,), FP32)]
 
-        return [Call(name, reduce_dot_fn, (0, 1, 2))]
+    def launch(b_x, *rest):
+        body = make_body(b_x, rest[0] if dot else None, rest[-1])
 
-    @T.prim_func
-    def reduce_fn(a_x: T.handle, a_out: T.handle):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        xb = T.match_buffer(a_x, (x.numel,), FP32, align=ALIGN)
-        yb = T.match_buffer(a_out, (spec.output.numel,), FP32, align=ALIGN)
-        loop(make_body(xb, None, yb))
+        @T.macro
+        def run():
+            loop(body)
 
-    return [Call(name, reduce_fn, (0, 1))]
+        return run
+
+    func = kernel_func(name, buffers, (), "int32", launch)
+    return [Call(name, func, tuple(range(len(buffers))))]
 
 
 def name_tokens(spec: KernelSpec) -> list[str]:
