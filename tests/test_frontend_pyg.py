@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from graphs import DATA_DIR, random_graph
 from snapshot_check import assert_matches_snapshot
 from torch import nn
-from torch_geometric.nn import MLP, ChebConv, GATConv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import MLP, GATConv, GCNConv, GENConv, GINConv, SAGEConv
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation
 
 from gnncc.errors import UnsupportedError
@@ -312,7 +312,7 @@ class _LayerNorm(nn.Module):
 
 
 ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "conv": (lambda: _Wrap(ChebConv(IN, 2, K=2)), r"layer 'layer' \(ChebConv\) is an unsupported .*GCNConv"),
+    "conv": (lambda: _Wrap(GENConv(IN, 2)), r"layer 'layer' \(GENConv\) is an unsupported .*GCNConv"),
     "module": (_LayerNorm, r"module 'norm' \(torch.nn.modules.normalization.LayerNorm\) is unsupported"),
     "function": (lambda: _Wrap(GCNConv(IN, 2), lambda h: torch.sort(h, dim=-1).values),
                  r"function torch.sort is unsupported; supported layers"),

@@ -26,7 +26,7 @@ def test_symbolic_edge_dims_and_text_form():
     assert print_function(fn) == "\n".join([
         "func @main(%x: f32[4, 3]) -> (f32[4, 2]) {",
         "  %0 = graph.adj() : adj[4->4, nnz=5]",
-        "  %1 = graph.add_self_loops(%0) : adj[4->4, nnz=E0]",
+        "  %1 = graph.add_self_loops(%0) {keep_existing=False} : adj[4->4, nnz=E0]",
         '  %2 = const "w" : f32[3, 2]',
         "  %3 = matmul(%x, %2) : f32[4, 2]",
         '  %4 = gather(%3, %1) {end="src"} : f32[E0, 2]',
@@ -109,3 +109,28 @@ def test_adjacency_self_loops_replace_existing():
     loops = adj.with_self_loops()
     pairs = sorted(zip(loops.src_ids().tolist(), loops.dst_ids().tolist()))
     assert pairs == [(0, 0), (1, 0), (1, 1)]
+
+
+def test_graph_ops_self_loops_and_degrees():
+    # edges 0->1, 1->1 (a self-loop), 2->1, 2->0, 2->0 (a duplicate)
+    adj = Adjacency.from_coo(torch.tensor([0, 1, 2, 2, 2]), torch.tensor([1, 1, 1, 0, 0]), 3, 3)
+    b = Builder()
+    a = b.const("adj", adj)
+    replaced = b.emit("graph.add_self_loops", [a], nnz_symbol="E1")
+    kept = b.emit("graph.add_self_loops", [a], nnz_symbol="E2", keep_existing=True)
+    removed = b.emit("graph.remove_self_loops", [a], nnz_symbol="E3")
+    assert removed.type == AdjType(3, 3, "E3")
+    degrees = [b.emit("graph.degree", [g], end=end) for g in (a, replaced, kept, removed) for end in ("dst", "src")]
+    assert degrees[0].type == TensorType((3,))
+    with pytest.raises(IRError, match="end must be 'src' or 'dst'"):
+        b.emit("graph.degree", [a], end="both")
+    with pytest.raises(IRError, match="needs a square adjacency"):
+        b.emit("graph.remove_self_loops", [b.const("rect", Adjacency.from_coo(torch.tensor([0]), torch.tensor([0]),
+                                                                              2, 1))], nnz_symbol="E4")
+    values = [v.tolist() for v in evaluate(b.finish(degrees), {})]
+    assert values == [
+        [2.0, 3.0, 0.0], [1.0, 1.0, 3.0],  # the graph: in-degrees, out-degrees
+        [3.0, 3.0, 1.0], [2.0, 1.0, 4.0],  # one self-loop per node instead of node 1's own
+        [3.0, 4.0, 1.0], [2.0, 2.0, 4.0],  # one more per node, node 1's own kept
+        [2.0, 2.0, 0.0], [1.0, 0.0, 3.0],  # no self-loops
+    ]

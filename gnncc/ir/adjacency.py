@@ -130,15 +130,28 @@ class Adjacency:
     def in_degrees(self) -> torch.Tensor:
         return (self.indptr[1:] - self.indptr[:-1]).to(torch.int64)
 
-    def with_self_loops(self) -> Adjacency:
-        """Drop existing self-loops and add exactly one per node (PyG's add_remaining_self_loops
-        without edge weights, and GATConv's remove_self_loops + add_self_loops)."""
+    def with_self_loops(self, keep_existing: bool = False) -> Adjacency:
+        """Add one self-loop per node. Existing ones are dropped first (PyG's add_remaining_self_loops
+        without edge weights, and GATConv's remove_self_loops + add_self_loops), or kept with
+        ``keep_existing`` (PyG's plain add_self_loops, as SimpleConv uses it)."""
         src, dst = self.src_ids(), self.dst_ids()
-        keep = src != dst
+        keep = torch.ones_like(src, dtype=torch.bool) if keep_existing else src != dst
         loops = torch.arange(self.num_dst, dtype=torch.int64)
         return Adjacency.from_coo(
             torch.cat([src[keep], loops]), torch.cat([dst[keep], loops]), self.num_src, self.num_dst
         )
+
+    def without_self_loops(self) -> Adjacency:
+        """The same edges less every self-loop (PyG's remove_self_loops)."""
+        src, dst = self.src_ids(), self.dst_ids()
+        keep = src != dst
+        return Adjacency.from_coo(src[keep], dst[keep], self.num_src, self.num_dst)
+
+    def degrees(self, end: str) -> torch.Tensor:
+        """Edges per node, as float32: in-degrees (``end="dst"``) or out-degrees (``end="src"``)."""
+        if end == "dst":
+            return self.in_degrees().to(torch.float32)
+        return torch.bincount(self.src_ids(), minlength=self.num_src).to(torch.float32)
 
     def segments(self, group: int) -> RowSegments:
         """The neighbour-group layout for ``group`` edges per segment (cached: computed once per graph).

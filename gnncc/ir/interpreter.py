@@ -114,7 +114,11 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
             raise IRError("graph.adj: no graph was given to evaluate against")
         return graph_adj
     if op == "graph.add_self_loops":
-        return args[0].with_self_loops()
+        return args[0].with_self_loops(keep_existing=attrs["keep_existing"])
+    if op == "graph.remove_self_loops":
+        return args[0].without_self_loops()
+    if op == "graph.degree":
+        return args[0].degrees(attrs["end"])
     if op == "graph.edge_full":
         return torch.full((args[0].nnz,), float(attrs["value"]))
     if op == "gather":

@@ -132,11 +132,14 @@ _register("graph.adj", "source", 0, _infer_given, type=REQUIRED)
 
 # --- graph-only ops (folded per graph) --------------------------------------
 
-def _infer_add_self_loops(types, attrs):
-    a = _adj("graph.add_self_loops", types[0])
-    if a.num_src != a.num_dst:
-        raise _fail("graph.add_self_loops", f"needs a square adjacency, got {a}")
-    return AdjType(a.num_src, a.num_dst, attrs["nnz_symbol"])
+def _self_loops_infer(name):
+    def infer(types, attrs):
+        a = _adj(name, types[0])
+        if a.num_src != a.num_dst:
+            raise _fail(name, f"needs a square adjacency, got {a}")
+        return AdjType(a.num_src, a.num_dst, attrs["nnz_symbol"])
+
+    return infer
 
 
 def _infer_edge_full(types, attrs):
@@ -144,8 +147,18 @@ def _infer_edge_full(types, attrs):
     return TensorType((a.nnz,), FLOAT)
 
 
-_register("graph.add_self_loops", "graph", 1, _infer_add_self_loops, nnz_symbol=REQUIRED)
+def _infer_degree(types, attrs):
+    a = _adj("graph.degree", types[0])
+    if attrs["end"] not in ("src", "dst"):
+        raise _fail("graph.degree", f"end must be 'src' or 'dst', got {attrs['end']!r}")
+    return TensorType((a.num_src if attrs["end"] == "src" else a.num_dst,), FLOAT)
+
+
+_register("graph.add_self_loops", "graph", 1, _self_loops_infer("graph.add_self_loops"), nnz_symbol=REQUIRED,
+          keep_existing=False)
+_register("graph.remove_self_loops", "graph", 1, _self_loops_infer("graph.remove_self_loops"), nnz_symbol=REQUIRED)
 _register("graph.edge_full", "graph", 1, _infer_edge_full, value=1.0)
+_register("graph.degree", "graph", 1, _infer_degree, end="dst")
 
 
 # --- message passing --------------------------------------------------------

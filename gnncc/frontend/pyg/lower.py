@@ -10,11 +10,11 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch.nn.parameter import is_lazy
-from torch_geometric.nn import APPNP, MessagePassing
+from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 
 from gnncc.errors import UnsupportedError
-from gnncc.frontend.pyg import capture, ops
+from gnncc.frontend.pyg import capture, convs, ops
 from gnncc.frontend.pyg.context import LoweringContext
 from gnncc.ir.function import Builder, Function, Value
 from gnncc.ir.types import AdjType, TensorType
@@ -59,6 +59,13 @@ def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
 
 def module_in_features(module: torch.nn.Module) -> int | None:
     """Input width a module expects, or None where it is lazy or unknown."""
+    if isinstance(module, MessagePassing):
+        return convs.in_width(module, _generic_in_features)
+    return _generic_in_features(module)
+
+
+def _generic_in_features(module: torch.nn.Module) -> int | None:
+    """A Linear's or BatchNorm's width, ``in_channels``, else the first sub-module's input width."""
     weight = getattr(module, "weight", None)
     if isinstance(module, (torch.nn.Linear, PygLinear)) and weight is not None and not is_lazy(weight):
         return int(weight.shape[1])
@@ -77,8 +84,10 @@ def module_in_features(module: torch.nn.Module) -> int | None:
 
 
 def _keeps_width(root: torch.nn.Module, node: fx.Node) -> bool:
-    if node.op == "call_module":  # APPNP propagates without changing the width
-        return type(root.get_submodule(node.target)) in (*ops.ELEMENTWISE_MODULES, APPNP)
+    if node.op == "call_module":  # e.g. APPNP propagates without changing the width
+        module = root.get_submodule(node.target)
+        return type(module) in ops.ELEMENTWISE_MODULES or (isinstance(module, MessagePassing) and
+                                                            convs.keeps_width(module))
     if node.op == "call_function":
         return node.target in ops.ELEMENTWISE_FUNCTIONS
     return node.op == "call_method" and node.target in ops.ELEMENTWISE_METHODS

@@ -1,6 +1,6 @@
 """Lowerings of PyG message-passing layers, one module per layer, dispatched on exact type.
 
-Each lowering takes ``(ctx, conv, qualname, x, adj)`` and emits gather/scatter-level IR;
+Each lowering takes ``(ctx, conv, qualname, x, adj[, x_0])`` and emits gather/scatter-level IR;
 graph-only work (self-loops, degrees, normalisation) is IR too, for constant folding.
 Subclasses are not matched: they may override ``message`` or ``forward``.
 """
@@ -9,56 +9,172 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from torch_geometric.nn import APPNP, GATConv, GATv2Conv, GCNConv, GINConv, MessagePassing, SAGEConv, SGConv
+import torch
+from torch_geometric.nn import (
+    APPNP,
+    AGNNConv,
+    ChebConv,
+    ClusterGCNConv,
+    EdgeConv,
+    FAConv,
+    GATConv,
+    GATv2Conv,
+    GCN2Conv,
+    GCNConv,
+    GINConv,
+    GraphConv,
+    LEConv,
+    LGConv,
+    MessagePassing,
+    MixHopConv,
+    ResGatedGraphConv,
+    SAGEConv,
+    SGConv,
+    SimpleConv,
+    SSGConv,
+    TAGConv,
+    TransformerConv,
+)
 
 from gnncc.errors import UnsupportedError
-from gnncc.frontend.pyg.convs import appnp, gat, gatv2, gcn, gin, sage, sgconv
+from gnncc.frontend.pyg.convs import (
+    agnn,
+    appnp,
+    cheb,
+    cluster_gcn,
+    edge_conv,
+    fa,
+    gat,
+    gatv2,
+    gcn,
+    gcn2,
+    gin,
+    graph_conv,
+    le,
+    lg,
+    mixhop,
+    res_gated,
+    sage,
+    sgconv,
+    simple,
+    ssg,
+    tag,
+    transformer,
+)
 from gnncc.ir.function import Value
 from gnncc.ir.types import AdjType, TensorType
 
 if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
-ConvLowering = Callable[["LoweringContext", Any, str, Value, Value], Value]
+ConvLowering = Callable[..., Value]
 
-CONVS: dict[type[MessagePassing], ConvLowering] = {
-    GCNConv: gcn.lower,
-    SAGEConv: sage.lower,
-    GINConv: gin.lower,
-    GATConv: gat.lower,
-    GATv2Conv: gatv2.lower,
-    APPNP: appnp.lower,
-    SGConv: sgconv.lower,
+
+WidthOf = Callable[[torch.nn.Module], "int | None"]
+
+
+def _propagates(conv: MessagePassing) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ConvRule:
+    """How to lower one layer type: ``lower(ctx, conv, qualname, x, adj, *more)``.
+
+    ``features`` names the node-feature arguments of the layer's ``forward`` (``x`` first, then
+    e.g. GCN2Conv's ``x_0``); its ``edge_index`` becomes ``adj``; every other argument (edge
+    weights, edge features, sizes) must be left ``None``.
+
+    For inferring the model's input width: ``in_width(conv, width_of)`` is the width of ``x`` the
+    layer expects, where the generic rule (``in_channels``, else the first sub-module's input
+    width) is wrong; ``keeps_width(conv)`` is true for layers without weights whose output is as
+    wide as ``x``, so the width is read from the layer after them.
+    """
+
+    lower: ConvLowering
+    features: tuple[str, ...] = ("x",)
+    in_width: Callable[[Any, WidthOf], int | None] | None = None
+    keeps_width: Callable[[Any], bool] | None = None
+
+
+def _edge_conv_width(conv: EdgeConv, width_of: WidthOf) -> int | None:
+    width = width_of(conv.nn) if isinstance(conv.nn, torch.nn.Module) else None
+    return width // 2 if width is not None else None  # nn reads [x_i, x_j - x_i]
+
+
+CONVS: dict[type[MessagePassing], ConvRule] = {
+    AGNNConv: ConvRule(agnn.lower, keeps_width=_propagates),
+    APPNP: ConvRule(appnp.lower, keeps_width=_propagates),
+    ChebConv: ConvRule(cheb.lower),
+    ClusterGCNConv: ConvRule(cluster_gcn.lower),
+    EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
+    FAConv: ConvRule(fa.lower, ("x", "x_0")),
+    GATConv: ConvRule(gat.lower),
+    GATv2Conv: ConvRule(gatv2.lower),
+    GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0")),
+    GCNConv: ConvRule(gcn.lower),
+    GINConv: ConvRule(gin.lower),
+    GraphConv: ConvRule(graph_conv.lower),
+    LEConv: ConvRule(le.lower),
+    LGConv: ConvRule(lg.lower, keeps_width=_propagates),
+    MixHopConv: ConvRule(mixhop.lower),
+    ResGatedGraphConv: ConvRule(res_gated.lower),
+    SAGEConv: ConvRule(sage.lower),
+    SGConv: ConvRule(sgconv.lower),
+    SimpleConv: ConvRule(simple.lower, keeps_width=lambda conv: conv.combine_root != "cat"),
+    SSGConv: ConvRule(ssg.lower),
+    TAGConv: ConvRule(tag.lower),
+    TransformerConv: ConvRule(transformer.lower),
 }
 
 
+def in_width(conv: MessagePassing, width_of: WidthOf) -> int | None:
+    """The width of ``x`` that ``conv`` expects, or None where it does not fix one."""
+    rule = CONVS.get(type(conv))
+    if rule is not None and rule.in_width is not None:
+        return rule.in_width(conv, width_of)
+    if rule is not None and rule.keeps_width is not None:
+        return None
+    return width_of(conv)
+
+
+def keeps_width(conv: MessagePassing) -> bool:
+    """Whether ``conv`` has no weights and returns rows as wide as its ``x``."""
+    rule = CONVS.get(type(conv))
+    return rule is not None and rule.keeps_width is not None and rule.keeps_width(conv)
+
+
 def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: Any, kwargs: Any) -> Value:
-    """Check the call ``conv(x, edge_index)`` and lower it with the layer's registered rule."""
+    """Check the call ``conv(x, [x_0, ]edge_index)`` and lower it with the layer's registered rule."""
     name = f"layer '{qualname}' ({type(conv).__name__})" if qualname else f"layer {type(conv).__name__}"
-    lower = CONVS.get(type(conv))
-    if lower is None:
+    rule = CONVS.get(type(conv))
+    if rule is None:
         raise UnsupportedError(
             f"{name} is an unsupported message-passing layer; supported layers: "
             f"{', '.join(sorted(t.__name__ for t in CONVS))}"
         )
     if conv.flow != "source_to_target":
         raise UnsupportedError(f"{name} uses flow={conv.flow!r}; only 'source_to_target' is supported")
+    call = f"conv({', '.join(rule.features)}, edge_index)"
     try:
         bound = inspect.signature(conv.forward).bind(*args, **kwargs)
     except TypeError as e:
-        raise UnsupportedError(f"{name} is called with unsupported arguments: {e}") from None
-    values = list(bound.arguments.values())
-    extra = [k for k, v in list(bound.arguments.items())[2:] if v is not None]
-    if len(values) < 2 or extra:
+        raise UnsupportedError(f"{name} must be called as {call}: {e}") from None
+    arguments = dict(bound.arguments)
+    extra = [k for k, v in arguments.items() if k not in (*rule.features, "edge_index") and v is not None]
+    if extra or any(arguments.get(k) is None for k in (*rule.features, "edge_index")):
         raise UnsupportedError(
-            f"{name} must be called as conv(x, edge_index); extra arguments {extra} (edge weights, "
-            "edge features, sizes, ...) are not supported"
+            f"{name} must be called as {call}; extra arguments {extra} (edge weights, edge features, "
+            "sizes, ...) are not supported"
         )
-    x, adj = values[0], values[1]
-    if not isinstance(x, Value) or not isinstance(x.type, TensorType) or x.type.rank != 2:
-        raise UnsupportedError(f"{name} needs node features x of shape [N, F], got {getattr(x, 'type', x)!r}")
+    features = [arguments[k] for k in rule.features]
+    for key, x in zip(rule.features, features):
+        if not isinstance(x, Value) or not isinstance(x.type, TensorType) or x.type.rank != 2:
+            raise UnsupportedError(f"{name} needs node features {key} of shape [N, F], got {getattr(x, 'type', x)!r}")
+    adj = arguments["edge_index"]
     if not isinstance(adj, Value) or not isinstance(adj.type, AdjType):
-        raise UnsupportedError(f"{name} needs the model's edge_index as its second argument")
-    return lower(ctx, conv, qualname, x, adj)
+        raise UnsupportedError(f"{name} needs the model's edge_index as its edge_index argument")
+    return rule.lower(ctx, conv, qualname, features[0], adj, *features[1:])

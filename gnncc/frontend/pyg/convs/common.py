@@ -37,6 +37,22 @@ def with_self_loops(ctx: LoweringContext, adj: Value) -> Value:
     )
 
 
+def degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:
+    """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``."""
+    return ctx.memo(("degree", adj, end), lambda: ctx.emit("graph.degree", [adj], end=end))
+
+
+def scale_rows(ctx: LoweringContext, x: Value, per_node: Value) -> Value:
+    """``x[v] * per_node[v]`` for ``x`` of ``[N, F]`` and ``per_node`` of ``[N]``."""
+    column = ctx.memo(("column", per_node), lambda: ctx.emit("reshape", [per_node], shape=[-1, 1]))
+    return ctx.emit("mul", [x, column])
+
+
+def unsupported(conv: MessagePassing, qualname: str, what: str) -> UnsupportedError:
+    """The error for a layer option gnncc does not lower, naming the layer."""
+    return UnsupportedError(f"layer '{qualname}' ({type(conv).__name__}) {what}")
+
+
 def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: Value | None = None) -> Value:
     """``out[v] = reduce_{e: dst[e]=v} weight[e] * x[src[e]]`` in gather/scatter form.
 
@@ -57,14 +73,16 @@ def project_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, nam
     return ctx.emit("reshape", [h], shape=[x.type.shape[0], conv.heads, conv.out_channels])
 
 
-def combine_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, out: Value, res: Value | None) -> Value:
-    """The tail of the attention convs: heads concatenated or averaged, then residual and bias."""
+def combine_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, out: Value, res: Value | None,
+                  bias: bool = True) -> Value:
+    """The tail of the attention convs: heads concatenated or averaged, then residual and (with
+    ``bias``) the layer's bias."""
     if conv.concat:
         out = ctx.emit("reshape", [out], shape=[out.type.shape[0], conv.heads * conv.out_channels])
     else:
         out = ctx.emit("reduce_mean", [out], axis=1)
     if res is not None:
         out = ctx.emit("add", [out, res])
-    if conv.bias is not None:
+    if bias and conv.bias is not None:
         out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
     return out

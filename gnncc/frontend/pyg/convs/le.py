@@ -1,0 +1,30 @@
+"""LEConv: ``aggr_j (a_j - b_i) + lin3(x_i)`` with ``a = lin1(x)``, ``b = lin2(x)`` (local extremum).
+
+The message's ``b_i`` does not depend on the edge, so it is taken out of the aggregation:
+``sum_j (a_j - b_i) = sum_j a_j - deg_i * b_i``, and for mean or max ``- b_i`` where the node has
+in-edges (a node without any gets 0, as PyG gives). No ``[E, F]`` messages are formed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch_geometric.nn import LEConv
+
+from gnncc.frontend.pyg.convs.common import degree, propagate, reduce_of, scale_rows
+from gnncc.frontend.pyg.values import qualify
+from gnncc.ir.function import Value
+
+if TYPE_CHECKING:
+    from gnncc.frontend.pyg.context import LoweringContext
+
+
+def lower(ctx: LoweringContext, conv: LEConv, qualname: str, x: Value, adj: Value) -> Value:
+    reduce = reduce_of(conv, qualname)
+    a = ctx.linear_module(conv.lin1, qualify(qualname, "lin1"), x)
+    b = ctx.linear_module(conv.lin2, qualify(qualname, "lin2"), x)
+    count = degree(ctx, adj)
+    if reduce != "sum":
+        count = ctx.emit("minimum", [count, ctx.scalar(1.0)])
+    out = ctx.emit("sub", [propagate(ctx, a, adj, reduce), scale_rows(ctx, b, count)])
+    return ctx.emit("add", [out, ctx.linear_module(conv.lin3, qualify(qualname, "lin3"), x)])
