@@ -79,7 +79,7 @@ MODELS: dict[str, Callable[[int, int], nn.Module]] = {
     "sgconv": lambda i, o: SGConv(i, o, K=3),
     "jk_cat": lambda i, o: Jumping(i, o, "cat"),
     "jk_max": lambda i, o: Jumping(i, o, "max"),
-    "cheb": lambda i, o: TwoLayer(ChebConv(i, 16, K=3), ChebConv(16, o, K=2)),
+    "cheb": lambda i, o: TwoLayer(ChebConv(i, 4, K=3), ChebConv(4, o, K=2)),
     "transformer": lambda i, o: TwoLayer(TransformerConv(i, 8, heads=2), TransformerConv(16, o, beta=True)),
     "res_gated": lambda i, o: TwoLayer(ResGatedGraphConv(i, 16), ResGatedGraphConv(16, o)),
 }

@@ -112,9 +112,9 @@ def test_fused_kernels_agree_with_pyg_and_the_separate_ones(graph_name):
     model = GinToClasses(x.shape[1]).eval()
     with torch.no_grad():
         want = model(x, graph.edge_index)
-    # reordering would move GIN's narrowing Linear before its sum (test_passes_fusion); off here so
+    # distributing would move GIN's narrowing Linear before its sum (test_passes_fusion); off here so
     # that the aggregation feeds the transform
-    keep_order = {"reorder_transform_aggregate": False}
+    keep_order = {"reorder_transform_aggregate": False, "distribute_transforms": False}
     _, ir, _ = optimise(model, graph, passes=keep_order, ctx=PassContext(graph.csc, target_kind="cuda"))
     assert any(n.op == "spmm_matmul" for n in ir.nodes)
     kernels, _ = build_kernels(ir, Target("cpu"))

@@ -33,7 +33,8 @@ ops:
   spmm   out[v] = sum_{u->v} w[e] x[u]     (GCN aggregation; x [N, F], w [E])
   sddmm  out[e] = <a[u], b[v]> for e=u->v  (GAT-style edge scores; a, b [N, F])
 
-With --model instead of --op, a whole model (gcn, sage, gin, gat, appnp from gnncc/cli/zoo.py)
+With --model instead of --op, a whole model (gcn, sage, gin, gat, appnp, cheb, tag, transformer, gcn2
+from gnncc/cli/zoo.py)
 is compiled and timed against the same PyG model called with edge_index, with a torch.sparse
 CSR adjacency and (--pyg-compile) under torch.compile; the output is checked against PyG first.
 "vs best" is the speedup over the fastest of those PyG columns. "peak MiB" is the most memory

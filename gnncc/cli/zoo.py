@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp")
+MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp", "cheb", "tag", "transformer", "gcn2")
 
 
 class GCN(nn.Module):
@@ -82,12 +82,57 @@ class APPNPNet(nn.Module):
         return self.prop(self.lin2(x), edge_index)
 
 
+class TwoConv(nn.Module):
+    """Two layers of one conv with a ReLU between: ChebConv (K=3), TAGConv (K=3), TransformerConv
+    (4 heads concatenated, then one)."""
+
+    def __init__(self, kind: str, fin: int, hidden: int, fout: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import ChebConv, TAGConv, TransformerConv
+
+        if kind == "cheb":
+            self.conv1, self.conv2 = ChebConv(fin, hidden, K=3), ChebConv(hidden, fout, K=3)
+        elif kind == "tag":
+            self.conv1, self.conv2 = TAGConv(fin, hidden), TAGConv(hidden, fout)
+        else:
+            self.conv1 = TransformerConv(fin, hidden, heads=4)
+            self.conv2 = TransformerConv(hidden * 4, fout)
+
+    def forward(self, x, edge_index):
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = self.conv1(x, edge_index).relu()
+        return self.conv2(x, edge_index)
+
+
+class GCNII(nn.Module):
+    """GCNII (GCN2Conv): a Linear in, ``layers`` initial-residual layers, a Linear out."""
+
+    def __init__(self, fin: int, hidden: int, fout: int, layers: int = 8, alpha: float = 0.1,
+                 theta: float = 0.5) -> None:
+        super().__init__()
+        from torch_geometric.nn import GCN2Conv
+
+        self.lin_in = nn.Linear(fin, hidden)
+        self.convs = nn.ModuleList([GCN2Conv(hidden, alpha, theta, layer + 1) for layer in range(layers)])
+        self.lin_out = nn.Linear(hidden, fout)
+
+    def forward(self, x, edge_index):
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = x_0 = self.lin_in(x).relu()
+        for conv in self.convs:
+            x = F.dropout(x, p=0.5, training=self.training)
+            x = conv(x, x_0, edge_index).relu()
+        return self.lin_out(x)
+
+
 def build(name: str, fin: int, fout: int, hidden: int = 16, seed: int = 0) -> nn.Module:
-    """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps) with
-    deterministic weights, in eval mode."""
+    """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps; GCNII: 8 layers
+    between two Linears) with deterministic weights, in eval mode."""
     torch.manual_seed(seed)
-    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet}
-    if name not in classes:
+    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet, "gcn2": GCNII}
+    if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    hidden = 8 if name == "gat" and hidden == 16 else hidden
-    return classes[name](fin, hidden, fout).eval()
+    hidden = 8 if name in ("gat", "transformer") and hidden == 16 else hidden
+    if name in classes:
+        return classes[name](fin, hidden, fout).eval()
+    return TwoConv(name, fin, hidden, fout).eval()

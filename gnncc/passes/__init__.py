@@ -2,6 +2,8 @@
 
 from gnncc.passes.canonicalize import canonicalize_message_passing
 from gnncc.passes.dce import dead_code_elimination
+from gnncc.passes.distribute import distribute_transforms
+from gnncc.passes.factor import factor_aggregations
 from gnncc.passes.fold import fold_graph_constants
 from gnncc.passes.fuse_attention import fuse_attention
 from gnncc.passes.fuse_dot import fuse_dot_reduce
@@ -25,6 +27,8 @@ DEFAULT_PIPELINE = (
     "dead_code_elimination",
     "simplify_arithmetic",
     "reorder_transform_aggregate",
+    "distribute_transforms",
+    "factor_aggregations",
     "fuse_attention",
     "fuse_dot_reduce",
     "fuse_epilogue",
@@ -35,7 +39,8 @@ DEFAULT_PIPELINE = (
 
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
-    "canonicalize_message_passing", "dead_code_elimination", "fold_graph_constants", "fuse_attention",
-    "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls", "register_pass",
-    "reorder_transform_aggregate", "schedule_tile_graph", "simplify_arithmetic",
+    "canonicalize_message_passing", "dead_code_elimination", "distribute_transforms", "factor_aggregations",
+    "fold_graph_constants", "fuse_attention", "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue",
+    "merge_sibling_matmuls", "register_pass", "reorder_transform_aggregate", "schedule_tile_graph",
+    "simplify_arithmetic",
 ]

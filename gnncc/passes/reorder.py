@@ -7,9 +7,8 @@ to whichever side the cost estimate (flops + bytes, ``gnncc.passes.cost``) prefe
 fixed point, so a transform after ``K`` hops (SGConv) moves before all of them. Max aggregation
 does not commute with a transform and is left alone.
 
-GIN's sum with the node's own scaled features, ``(c * X + spmm(A, X)) @ W``, is the same algebra:
-it becomes ``c * Y + spmm(A, Y)`` with ``Y = X @ W`` (``c`` one element, as ``1 + eps``) when the
-transform narrows the features. (The other way, pulling a transform out of such a sum, is not done.)
+A transform after a larger linear expression (GIN's ``(c X + spmm(A, X)) W``, the shared
+propagation chains of polynomial filters) is moved by ``distribute_transforms``, which runs next.
 """
 
 from __future__ import annotations
@@ -31,30 +30,6 @@ def _linear_spmm(node: Node) -> bool:
         and x.is_concrete
 
 
-SelfSum = tuple[Node, "Node | None"]  # (spmm, mul) of ``_self_plus_aggregate``
-
-
-def _self_plus_aggregate(node: Node) -> SelfSum | None:
-    """``(spmm, mul)`` when ``node`` is ``add(spmm(A, X, ...), mul(c, X))`` (either order, ``c`` one
-    element; ``mul`` None for a plain ``X``) with a linear spmm; else None. Single use is the
-    caller's check."""
-    if node.op != "add":
-        return None
-    for agg, own in (node.inputs, node.inputs[::-1]):
-        spmm = agg.node
-        if not _linear_spmm(spmm):
-            continue
-        x = spmm.inputs[1]
-        if own is x:
-            return spmm, None
-        mul = own.node
-        if mul.op == "mul" and x in mul.inputs:
-            c = mul.inputs[1] if mul.inputs[0] is x else mul.inputs[0]
-            if isinstance(c.type, TensorType) and c.type.is_concrete and c.type.numel() == 1:
-                return spmm, mul
-    return None
-
-
 def _costs(spmm: Node, w: Value) -> tuple[Cost, Cost]:
     """(transform first, aggregate first) for ``spmm`` next to a transform by ``w`` ``[Fin, Fout]``."""
     adj: AdjType = spmm.inputs[0].type
@@ -69,26 +44,21 @@ def _label(w: Value) -> str:
     return f"'{w.node.attrs['name']}'" if w.node.op == "const" else f"weight {w.type}"
 
 
-def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node, SelfSum | None]]:
-    """Nodes to rewrite: the later node of each pair -> (order to produce, the earlier node, and for
-    GIN's sum its spmm and mul)."""
+def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node]]:
+    """Nodes to rewrite: the later node of each pair -> (order to produce, the earlier node)."""
     users = fn.users()
     outputs = set(fn.outputs)
-    plan: dict[Node, tuple[str, Node, SelfSum | None]] = {}
+    plan: dict[Node, tuple[str, Node]] = {}
     claimed: set[Node] = set()  # a node takes part in at most one move per round
     for node in fn.nodes:
-        self_sum = _self_plus_aggregate(node.inputs[0].node) if node.op == "matmul" else None
         if node.op == "matmul" and _linear_spmm(node.inputs[0].node):
             spmm, w, first = node.inputs[0].node, node.inputs[1], "transform"
-        elif self_sum is not None:
-            spmm, w, first = self_sum[0], node.inputs[1], "transform_self"
         elif _linear_spmm(node) and node.inputs[1].node.op == "matmul":
             spmm, w, first = node, node.inputs[1].node.inputs[1], "aggregate"
         else:
             continue
         earlier = node.inputs[1].node if first == "aggregate" else node.inputs[0].node
-        moved = {earlier} if self_sum is None else {earlier, *(n for n in self_sum if n is not None)}
-        if any(len(users[n.output]) != 1 or n.output in outputs for n in moved) or ({node} | moved) & claimed:
+        if len(users[earlier.output]) != 1 or earlier.output in outputs or {node, earlier} & claimed:
             continue
         if not isinstance(w.type, TensorType) or w.type.rank != 2 or not w.type.is_concrete:
             continue
@@ -97,11 +67,10 @@ def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node, SelfSum
                                                                                          aggregate_first)
         if chosen.score < other.score:
             f_in, f_out = w.type.shape
-            around = "a node's own features plus spmm" if self_sum is not None else "spmm"
-            ctx.note(NAME, f"{_label(w)} [{f_in}->{f_out}] around {around}(nnz={spmm.inputs[0].type.nnz}, "
-                           f"{spmm.attrs['reduce']}): {first.split('_')[0]} first ({chosen}) instead of ({other})")
-            plan[node] = (first, earlier, self_sum)
-            claimed |= {node} | moved
+            ctx.note(NAME, f"{_label(w)} [{f_in}->{f_out}] around spmm(nnz={spmm.inputs[0].type.nnz}, "
+                           f"{spmm.attrs['reduce']}): {first} first ({chosen}) instead of ({other})")
+            plan[node] = (first, earlier)
+            claimed |= {node, earlier}
     return plan
 
 
@@ -109,20 +78,12 @@ def _reorder_once(fn: Function, ctx: PassContext) -> Function | None:
     plan = _plan(fn, ctx)
     if not plan:
         return None
-    dropped = {earlier for _, earlier, _ in plan.values()}
-    dropped |= {n for _, _, self_sum in plan.values() if self_sum is not None for n in self_sum if n is not None}
+    dropped = {earlier for _, earlier in plan.values()}
 
     def rule(node, b, new):
         if node not in plan:
             return None
-        first, earlier, self_sum = plan[node]
-        if self_sum is not None:  # matmul(add(spmm(A, x), mul(c, x)), W) -> add(spmm(A, y), mul(c, y))
-            spmm, mul = self_sum
-            adj, x, *edge = spmm.inputs
-            y = b.emit("matmul", [new(x), new(node.inputs[1])])
-            aggregated = b.emit("spmm", [new(adj), y, *map(new, edge)], **spmm.attrs)
-            own = y if mul is None else b.emit("mul", [y if v is x else new(v) for v in mul.inputs])
-            return b.emit("add", [aggregated, own])
+        first, earlier = plan[node]
         if first == "transform":  # matmul(spmm(A, x, w), W) -> spmm(A, matmul(x, W), w)
             adj, x, *edge = earlier.inputs
             h = b.emit("matmul", [new(x), new(node.inputs[1])])
