@@ -10,6 +10,7 @@ from torch import nn
 from torch_geometric.nn import (
     APPNP,
     ChebConv,
+    EdgeConv,
     GATConv,
     GATv2Conv,
     GCNConv,
@@ -63,8 +64,12 @@ class Jumping(nn.Module):
         return self.out(self.jk(xs))
 
 
+def _mlp(i: int, o: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(i, 16), nn.ReLU(), nn.Linear(16, o))
+
+
 def _gin(i: int, o: int, eps: float = 0.2) -> nn.Module:
-    return GINConv(nn.Sequential(nn.Linear(i, 16), nn.ReLU(), nn.Linear(16, o)), eps=eps)
+    return GINConv(_mlp(i, o), eps=eps)
 
 
 MODELS: dict[str, Callable[[int, int], nn.Module]] = {
@@ -82,6 +87,7 @@ MODELS: dict[str, Callable[[int, int], nn.Module]] = {
     "cheb": lambda i, o: TwoLayer(ChebConv(i, 4, K=3), ChebConv(4, o, K=2)),
     "transformer": lambda i, o: TwoLayer(TransformerConv(i, 8, heads=2), TransformerConv(16, o, beta=True)),
     "res_gated": lambda i, o: TwoLayer(ResGatedGraphConv(i, 16), ResGatedGraphConv(16, o)),
+    "edge_conv": lambda i, o: TwoLayer(EdgeConv(_mlp(2 * i, 16)), EdgeConv(_mlp(32, o), aggr="mean")),
 }
 
 

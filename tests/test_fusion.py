@@ -17,7 +17,8 @@ from gnncc.check import relative_error
 
 TOL = 1e-4
 NEW_PASSES = ("simplify_arithmetic", "distribute_transforms", "factor_aggregations", "reorder_transform_aggregate",
-              "fuse_attention", "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue", "merge_sibling_matmuls")
+              "hoist_edge_transforms", "fuse_attention", "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue",
+              "merge_sibling_matmuls")
 SETTINGS = {
     "default": {},
     **{f"no_{name}": {name: False} for name in NEW_PASSES},

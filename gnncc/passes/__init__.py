@@ -8,6 +8,7 @@ from gnncc.passes.fold import fold_graph_constants
 from gnncc.passes.fuse_attention import fuse_attention
 from gnncc.passes.fuse_dot import fuse_dot_reduce
 from gnncc.passes.fuse_epilogue import fuse_epilogue, fuse_matmul_epilogue
+from gnncc.passes.hoist_edge import hoist_edge_transforms
 from gnncc.passes.manager import PASSES, PassContext, PassManager, PassRecord, register_pass
 from gnncc.passes.merge_matmuls import merge_sibling_matmuls
 from gnncc.passes.reorder import reorder_transform_aggregate
@@ -29,6 +30,7 @@ DEFAULT_PIPELINE = (
     "reorder_transform_aggregate",
     "distribute_transforms",
     "factor_aggregations",
+    "hoist_edge_transforms",
     "fuse_attention",
     "fuse_dot_reduce",
     "fuse_epilogue",
@@ -41,6 +43,6 @@ __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "distribute_transforms", "factor_aggregations",
     "fold_graph_constants", "fuse_attention", "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue",
-    "merge_sibling_matmuls", "register_pass", "reorder_transform_aggregate", "schedule_tile_graph",
-    "simplify_arithmetic",
+    "hoist_edge_transforms", "merge_sibling_matmuls", "register_pass", "reorder_transform_aggregate",
+    "schedule_tile_graph", "simplify_arithmetic",
 ]

@@ -1,0 +1,155 @@
+"""Hoist transforms of gathered rows to the nodes: ``gather(X, end) @ W == gather(X @ W, end)``.
+
+An edge MLP reads per-edge features built from its two ends: EdgeConv's ``nn([x_i, x_j - x_i])``.
+As written, the first Linear multiplies an ``[E, 2F]`` tensor, gathered and subtracted edge by
+edge. That tensor is linear in the gathered rows, so its product with ``W = [W_top; W_bot]`` is
+``x_i (W_top - W_bot) + x_j W_bot``: two ``[N, F] @ [F, H]`` products on the nodes, and one
+``[E, H]`` SDDMM that adds the source row of one to the destination row of the other.
+
+The pass reads the edge tensor through gathers of either end, ``sddmm`` adds, ``add``/``sub``/``neg``,
+``mul`` by a model scalar and ``concat`` along the features; the transform must be a model constant
+(its row blocks are combined at compile time). It rewrites when the estimate of the node products
+and the SDDMM is below that of the edge product (E > N: nearly always).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gnncc.ir.function import Builder, Function, Node, Value
+from gnncc.ir.types import TensorType
+from gnncc.passes.cost import WORD, Cost, matmul_cost
+from gnncc.passes.dce import dead_code_elimination
+from gnncc.passes.manager import PassContext, register_pass, rewrite
+
+NAME = "hoist_edge_transforms"
+
+
+@dataclass(frozen=True)
+class _Term:
+    """``scale * gather(rows, end)`` filling columns ``[col, col + width)`` of the edge tensor."""
+
+    rows: Value
+    end: str
+    col: int
+    scale: float
+
+
+class _Reader:
+    """Reads an edge tensor as a sum of gathered row blocks, over one adjacency."""
+
+    def __init__(self, fn: Function, per_graph: set[str]) -> None:
+        self.fn = fn
+        self.per_graph = per_graph
+        self.adj: Value | None = None
+
+    def _scalar(self, v: Value) -> float | None:
+        if v.node.op != "const" or v.node.attrs["name"] in self.per_graph:
+            return None
+        data = self.fn.const_data(v)
+        return float(data) if isinstance(data, torch.Tensor) and data.numel() == 1 else None
+
+    def _gathered(self, rows: Value, end: str, adj: Value, col: int, scale: float) -> list[_Term] | None:
+        if self.adj is not None and adj is not self.adj:
+            return None
+        self.adj = adj
+        return [_Term(rows, end, col, scale)]
+
+    def terms(self, v: Value, col: int = 0, scale: float = 1.0) -> list[_Term] | None:
+        node, out = v.node, v.type
+        if not isinstance(out, TensorType) or out.rank != 2:
+            return None
+        if node.op == "gather":
+            return self._gathered(node.inputs[0], node.attrs["end"], node.inputs[1], col, scale)
+        if node.op == "sddmm" and node.attrs["op"] == "add":
+            adj, u, w = node.inputs
+            src, dst = self._gathered(u, "src", adj, col, scale), self._gathered(w, "dst", adj, col, scale)
+            return None if src is None or dst is None else src + dst
+        if node.op in ("add", "sub") and all(x.type == out for x in node.inputs):
+            left = self.terms(node.inputs[0], col, scale)
+            right = self.terms(node.inputs[1], col, -scale if node.op == "sub" else scale)
+            return None if left is None or right is None else left + right
+        if node.op == "neg":
+            return self.terms(node.inputs[0], col, -scale)
+        if node.op == "mul":
+            for rows, c in (node.inputs, node.inputs[::-1]):
+                factor = self._scalar(c)
+                if rows.type == out and factor is not None:
+                    return self.terms(rows, col, scale * factor)
+            return None
+        if node.op == "concat" and node.attrs["axis"] in (-1, 1):
+            found: list[_Term] = []
+            for part in node.inputs:
+                terms = self.terms(part, col, scale)
+                if terms is None:
+                    return None
+                found += terms
+                col += part.type.shape[1]
+            return found
+        return None
+
+
+NodeProducts = dict[str, list[tuple[Value, torch.Tensor]]]  # end -> [(rows, weight)], summed per end
+
+
+def _hoisted(fn: Function, node: Node, per_graph: set[str]) -> tuple[Value, NodeProducts] | None:
+    """(adjacency, end -> [(rows, combined weight)]) for a ``matmul`` of a gathered edge tensor by a
+    model constant, when hoisting is estimated to pay; else None."""
+    edge, w = node.inputs
+    if node.op != "matmul" or w.node.op != "const" or w.node.attrs["name"] in per_graph:
+        return None
+    reader = _Reader(fn, per_graph)
+    terms = reader.terms(edge)
+    if not terms or reader.adj is None:
+        return None
+    weight = fn.const_data(w)
+    combined: dict[tuple[Value, str], torch.Tensor] = {}
+    for t in terms:
+        block = t.scale * weight[t.col:t.col + t.rows.type.shape[1]]
+        key = (t.rows, t.end)
+        combined[key] = combined[key] + block if key in combined else block
+    nnz, width = edge.type.shape[0], w.type.shape[1]
+    if not all(isinstance(d, int) for d in (nnz, *(rows.type.shape[0] for rows, _ in combined))):
+        return None
+    # the edge product, plus building the edge tensor it reads (written once, by gathers at the least)
+    now = matmul_cost(nnz, edge.type.shape[1], width) + Cost(0.0, float(WORD * nnz * edge.type.shape[1]))
+    hoisted = sum((matmul_cost(rows.type.shape[0], rows.type.shape[1], width) for rows, _ in combined),
+                  Cost(float(nnz * width), float(WORD * 3 * nnz * width)))
+    if hoisted.score >= now.score:
+        return None
+    by_end: NodeProducts = {}
+    for (rows, end), block in combined.items():
+        by_end.setdefault(end, []).append((rows, block))
+    return reader.adj, by_end
+
+
+@register_pass(NAME, "transforms of gathered edge features -> transforms of node rows, then one SDDMM")
+def hoist_edge_transforms(fn: Function, ctx: PassContext) -> Function:
+    per_graph = set(ctx.graph_program.names) if ctx.graph_program is not None else set()
+    plan = {n: found for n in fn.nodes if n.op == "matmul" and (found := _hoisted(fn, n, per_graph)) is not None}
+    if not plan:
+        return fn
+    for node, (_, by_end) in plan.items():
+        ends = " + ".join(f"{end}[{', '.join(str(rows.type) for rows, _ in parts)}]" for end, parts in by_end.items())
+        ctx.note(NAME, f"{node.inputs[0].type} @ {node.inputs[1].type} -> node products gathered at {ends}")
+
+    def rule(node: Node, b: Builder, new) -> Value | None:
+        if node not in plan:
+            return None
+        adj, by_end = plan[node]
+        name = node.inputs[1].node.attrs["name"]
+        per_end: dict[str, Value] = {}
+        for end, parts in by_end.items():
+            total = None
+            for rows, block in parts:
+                product = b.emit("matmul", [new(rows), b.const(f"{name}.{end}", block)])
+                total = product if total is None else b.emit("add", [total, product])
+            per_end[end] = total
+        if len(per_end) == 2:
+            return b.emit("sddmm", [new(adj), per_end["src"], per_end["dst"]], op="add")
+        (end, rows), = per_end.items()
+        return b.emit("gather", [rows, new(adj)], end=end)
+
+    return dead_code_elimination(rewrite(fn, rule), ctx)
