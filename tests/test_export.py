@@ -47,10 +47,10 @@ def cora():
 @pytest.fixture(scope="module")
 def cora_libs(cora, tmp_path_factory):
     """{name: (model, library path)} for the demo GCN and GAT on Cora, SAGE (its merged matmuls read
-    through column windows), the GCN with RCM reordering, and
+    through column windows), APPNP (its scalar constants are 0-dim tensors), the GCN with RCM reordering, and
     the GCN with neighbour grouping and degree buckets (its SpMMs take the adjacency's derived layouts)."""
     out = {}
-    for name, options in (("gcn", {}), ("gat", {}), ("sage", {}), ("gcn_rcm", {"reorder": "rcm"}),
+    for name, options in (("gcn", {}), ("gat", {}), ("sage", {}), ("appnp", {}), ("gcn_rcm", {"reorder": "rcm"}),
                           ("gcn_grouped", {"configs": {"spmm": {"group": 8, "buckets": True}}}),
                           ("gcn_colparts", {"configs": {"spmm": {"col_parts": 4}}})):
         model = zoo.build(name.split("_")[0], cora.x.shape[1], 7)
@@ -59,7 +59,7 @@ def cora_libs(cora, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat", "sage", "gcn_grouped", "gcn_colparts"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "sage", "appnp", "gcn_grouped", "gcn_colparts"])
 def test_cora_round_trip(cora, cora_libs, name):
     model, path = cora_libs[name]
     m = gnncc.load(path)

@@ -248,3 +248,17 @@ def test_pyg_ready_made_models(name: str) -> None:
     graph = random_graph(50, 200, seed=8, self_loops=5, duplicates=10, isolated=3)
     model = READY_MADE[name]().eval()
     _check(model, graph, torch.randn(graph.num_nodes, FIN))
+
+
+@pytest.mark.parametrize("name", ["cheb_k3", "cheb_rw_nobias", "cluster_gcn", "gcn2", "le_mean", "mixhop",
+                                  "simple_mean_self_loop", "tag"])
+def test_exported_layer_serves_another_graph(name: str, tmp_path) -> None:
+    """The new graph ops (out-degrees, self-loops removed or kept) are recomputed for a new graph."""
+    model = _model(name)
+    graph = random_graph(40, 160, seed=1, self_loops=6, duplicates=10)
+    other = random_graph(40, 220, seed=2, self_loops=3, duplicates=4, isolated=4)
+    x = torch.randn(40, FIN, generator=torch.Generator().manual_seed(9))
+    served = gnncc.load(gnncc.compile(model, graph, in_features=FIN).export(tmp_path / f"{name}.so"))
+    for g in (graph, other):
+        with torch.no_grad():
+            assert relative_error(served(x, g), model(x, g.edge_index)) < TOL

@@ -66,7 +66,7 @@ def encode_constants(constants: Mapping[str, ConstData]) -> tuple[dict[str, Any]
     tensors: dict[str, Any] = {}
     size = 0
     for key, t in const_tensors(constants):
-        raw = t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
         tensors[key] = {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape), "offset": size}
         chunks += [raw, bytes(_pad(len(raw)))]
         size += len(raw) + _pad(len(raw))
