@@ -65,6 +65,17 @@ def test_edge_families_on_device(family, shapes, attrs):
             check_node(*sparse_node(family, adj, shapes, **attrs), config, CUDA)
 
 
+@pytest.mark.parametrize("score,shapes,attrs", [
+    ("gat", [("adj", ()), ("src", (3, 5)), ("src", (3,)), ("dst", (3,))], {"heads": "concat"}),
+    ("dot", [("adj", ()), ("src", (2, 8)), ("src", (2, 8)), ("dst", (2, 8))], {"heads": "mean", "scale": 0.01}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_attention_on_device(score, shapes, attrs):
+    for config in [None, *neighbour_configs("attention", "cuda")]:
+        for adj in GRAPHS.values():
+            if adj.num_src == adj.num_dst:
+                check_node(*sparse_node("attention_spmm", adj, shapes, score=score, **attrs), config, CUDA)
+
+
 @pytest.mark.parametrize("config", [None, *neighbour_configs("spmm_matmul", "cuda")], ids=str)
 def test_spmm_matmul_on_device(config):
     for adj in GRAPHS.values():

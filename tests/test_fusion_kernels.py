@@ -45,6 +45,10 @@ def _cases(adj: Adjacency) -> dict[str, tuple[Node, list]]:
                                 heads="mean", epilogue=["add[node]", "elu"]),
             "gatv2_concat": _node("attention_spmm", adj, [(m, 2, 4), (n, 2, 4), (1, 2, 4)], score="gatv2",
                                   heads="concat"),
+            "dot_concat": _node("attention_spmm", adj, [(m, 2, 5), (m, 2, 5), (n, 2, 5), (n, 10)], score="dot",
+                                heads="concat", scale=0.447, epilogue=["add[node]"]),
+            "dot_mean": _node("attention_spmm", adj, [(m, 3, 4), (m, 3, 4), (n, 3, 4)], score="dot", heads="mean",
+                              scale=2.0),
         }
     return cases
 
@@ -59,7 +63,7 @@ def test_fused_kernels_match_the_interpreter(graph: str) -> None:
             check_node(node, data, config, rtol=1e-4)
 
 
-ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean")
+ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean", "dot_concat")
 
 
 @pytest.mark.parametrize("config", neighbour_configs("attention"), ids=str)

@@ -94,11 +94,14 @@ def apply_epilogue(out: torch.Tensor, steps: list[str] | tuple[str, ...], operan
 
 def _attention_spmm(attrs: dict[str, Any], adj: Adjacency, x: torch.Tensor, p: torch.Tensor,
                     q: torch.Tensor) -> torch.Tensor:
-    """GAT (``p[src] + q[dst]``) or GATv2 (``q . leaky_relu(x[src] + p[dst])``) scores, leaky_relu,
-    edge softmax, weighted sum of source rows, heads concatenated or averaged."""
+    """GAT (``leaky_relu(p[src] + q[dst])``), GATv2 (``q . leaky_relu(x[src] + p[dst])``) or dot-product
+    (``scale * p[src] . q[dst]``) scores, edge softmax, weighted sum of source rows, heads concatenated
+    or averaged."""
     src, dst = adj.src_ids().to(x.device), adj.dst_ids().to(x.device)
     if attrs["score"] == "gat":
         scores = F.leaky_relu(p.index_select(0, src) + q.index_select(0, dst), attrs["negative_slope"])
+    elif attrs["score"] == "dot":
+        scores = (p.index_select(0, src) * q.index_select(0, dst)).sum(-1) * attrs["scale"]
     else:
         mixed = F.leaky_relu(x.index_select(0, src) + p.index_select(0, dst), attrs["negative_slope"])
         scores = (mixed * q).sum(-1)

@@ -469,8 +469,10 @@ def _infer_attention_spmm(types, attrs):
         want_p, want_q = (a.num_src, heads[0]), (a.num_dst, heads[0])
     elif attrs["score"] == "gatv2":  # s[e, h] = sum_c q[0, h, c] * leaky_relu(x[src, h, c] + p[dst, h, c])
         want_p, want_q = (a.num_dst, *heads), (1, *heads)
+    elif attrs["score"] == "dot":  # s[e, h] = scale * sum_c p[src, h, c] * q[dst, h, c] (no leaky_relu)
+        want_p, want_q = (a.num_src, *heads), (a.num_dst, *heads)
     else:
-        raise _fail(op, f"score must be 'gat' or 'gatv2', got {attrs['score']!r}")
+        raise _fail(op, f"score must be 'gat', 'gatv2' or 'dot', got {attrs['score']!r}")
     for t, want, what in ((p, want_p, "p"), (q, want_q, "q")):
         if t.rank != len(want) or not all(_same_dim(m, w) for m, w in zip(t.shape, want)):
             raise _fail(op, f"{what} {t} must be [{', '.join(map(str, want))}] for score {attrs['score']!r}")
@@ -512,7 +514,7 @@ def _infer_spmm_matmul(types, attrs):
 _register("spmm_matmul", "spmm_matmul", None, _infer_spmm_matmul, reduce="sum", weighted=False, epilogue=(),
           tile_rows=REQUIRED)
 _register("attention_spmm", "attention", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
-          heads="concat", epilogue=())
+          heads="concat", epilogue=(), scale=1.0)
 
 
 def get_op(name: str) -> OpDef:

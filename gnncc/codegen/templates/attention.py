@@ -1,10 +1,11 @@
-"""attention_spmm: GAT/GATv2 attention and aggregation in one CSR row walk, softmax on the fly.
+"""attention_spmm: GAT/GATv2/dot-product attention and aggregation in one CSR row walk, softmax on the fly.
 
 For each destination row and feature tile, the row's edges are walked for a group of heads (all of
 them on CPU, their statistics in vector lanes; one at a time on CUDA): each edge's score is computed
 on the fly (GAT: ``p[src, h] + q[v, h]``, then leaky_relu; GATv2: ``sum_c q[0, h, c] *
-leaky_relu(x[src, h, c] + p[v, h, c])``) and folded into a denominator ``d`` and the accumulator, so
-neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. With a max pass
+leaky_relu(x[src, h, c] + p[v, h, c])``; dot, TransformerConv's: ``scale * sum_c p[src, h, c] *
+q[v, h, c]``, keys ``p`` and queries ``q``) and folded into a denominator ``d`` and the accumulator,
+so neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. With a max pass
 (CUDA: ``max_pass``; CPU: fewer heads walked together than ``max_pass_below``) a first walk finds
 the row's maximum ``m`` and the second adds ``exp(s - m) * x[src]``; without it the softmax is
 online (``acc = acc * exp(m_old - m) + exp(s - m) * x[src]``, two exps per score). Heads are
@@ -14,6 +15,7 @@ split the tile's features (each recomputes the scores). Its space is ``schedules
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import tvm
@@ -39,6 +41,7 @@ from gnncc.codegen.templates.common import (
     unary,
     work,
 )
+from gnncc.codegen.templates.edgemap import halving_sum
 
 VIEW = "rows"
 
@@ -51,6 +54,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     idx = spec.index_dtype
     _, heads, channels = spec.inputs[1].shape
     gatv2 = attrs["score"] == "gatv2"
+    dot = attrs["score"] == "dot"
+    scale = float(attrs["scale"])
     mean = attrs["heads"] == "mean"
     slope = float(attrs["negative_slope"])
     steps = spec_epilogue(spec)
@@ -70,12 +75,17 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     # the exps' vector and the online form's one walk won: 55.6 against 76.1 ms, ogbn_arxiv's 8 heads)
     max_pass = config.get("max_pass", False) if cuda else group < config.get("max_pass_below", 0)
     exp = exp_of(cuda)
-    hloop = T.serial if gatv2 or cuda or group == 1 else T.vectorized  # a GATv2 score loops over channels
+    # a GATv2 or dot score loops over channels
+    hloop = T.serial if gatv2 or dot or cuda or group == 1 else T.vectorized
     # edges whose exps the max pass takes together (CPU: one vector)
     chunk = config.get("edge_chunk", 1) if max_pass else 1
     eloop = T.vectorized if chunk > 1 else T.serial
     kloop = T.serial if chunk > 1 else hloop  # the exps' vector: a chunk's edges, else the group's heads
     ahead = gather_prefetch(cuda, config, FP32)
+    # CPU dot scores: partial sums over a vector of channels (a power of two up to 8), then halved
+    dot_parts = 1 << (min(8, channels).bit_length() - 1)
+    dot_chunks, dot_tail = divmod(channels, dot_parts)
+    sum_dot_parts = halving_sum(dot_parts)
 
     def make_body(b_indptr, b_indices, b_x, b_p, b_q, b_out, finish):
         def feature(src, h, c):
@@ -86,10 +96,28 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         @T.macro
         def fetch(e):
-            # the rows a later edge's score and message read: x[src] (all heads), and GAT's p[src]
+            # the rows a later edge's score and message read: x[src] (all heads), GAT's p[src], the keys p[src]
             ahead(b_x, source, e, b_indices.shape[0] - 1, 0, heads * channels)
-            if not gatv2:
+            if dot:
+                ahead(b_p, source, e, b_indices.shape[0] - 1, 0, heads * channels)
+            elif not gatv2:
                 ahead(b_p, source, e, b_indices.shape[0] - 1, 0, heads)
+
+        @T.macro
+        def cpu_dot(s, i, src, v, h0, k):
+            # s[k, i] = p[src, h, :] . q[v, h, :], partial sums in one vector, then halved
+            part = T.alloc_buffer((1, dot_parts), FP32, scope=scratch)
+            for j in T.vectorized(dot_parts):
+                part[0, j] = T.float32(0)
+            for c in range(dot_chunks):
+                for j in T.vectorized(dot_parts):
+                    part[0, j] = part[0, j] + b_p[src, (h0 + k) * channels + c * dot_parts + j] * b_q[
+                        v, (h0 + k) * channels + c * dot_parts + j]
+            for j in range(dot_tail):
+                part[0, j] = part[0, j] + b_p[src, (h0 + k) * channels + dot_chunks * dot_parts + j] * b_q[
+                    v, (h0 + k) * channels + dot_chunks * dot_parts + j]
+            sum_dot_parts(part, 0)
+            s[k, i] = part[0, 0]
 
         @T.macro
         def scores(s, i, src, v, h0):
@@ -100,6 +128,14 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                     for c in range(channels):
                         s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
                             b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c])
+                elif dot and cuda:
+                    s[k, i] = T.float32(0)
+                    for c in range(channels):
+                        s[k, i] = s[k, i] + b_p[src, (h0 + k) * channels + c] * b_q[v, (h0 + k) * channels + c]
+                    s[k, i] = s[k, i] * T.float32(scale)
+                elif dot:
+                    cpu_dot(s, i, src, v, h0, k)
+                    s[k, i] = s[k, i] * T.float32(scale)
                 else:
                     s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k])
 
@@ -194,15 +230,16 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
         return feature_tiles(tile_body, channels, config["feat_tile"])
 
-    p_shape = ("n", heads * channels) if gatv2 else ("n_src", heads)
-    q_shape = (1, heads * channels) if gatv2 else ("n", heads)
+    p_shape = {"gat": ("n_src", heads), "gatv2": ("n", heads * channels), "dot": ("n_src", heads * channels)}
+    q_shape = {"gat": ("n", heads), "gatv2": (1, heads * channels), "dot": ("n", heads * channels)}
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx),
-               ("x", ("n_src", heads * channels), FP32), ("p", p_shape, FP32), ("q", q_shape, FP32),
+               ("x", ("n_src", heads * channels), FP32), ("p", p_shape[attrs["score"]], FP32),
+               ("q", q_shape[attrs["score"]], FP32),
                *epilogue_buffers(steps, width, spec.inputs[4:]), ("out", ("n", width), FP32)]
 
     def launch(indptr, indices, x, p, q, *rest):
         body = make_body(indptr, indices, x, p, q, rest[-1], epilogue(steps, rest[:-1], cuda))
-        per_edge = heads * (channels * (2 if gatv2 else 1) + 2)
+        per_edge = heads * (channels * (2 if gatv2 or dot else 1) + 2)
 
         @T.macro
         def run():
@@ -217,5 +254,6 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 def name_tokens(spec: KernelSpec) -> list[str]:
     attrs = dict(spec.attrs)
     _, heads, channels = spec.inputs[1].shape
-    return [attrs["score"], f"h{heads}c{channels}", attrs["heads"],
-            *epilogue_tokens(spec_epilogue(spec))]
+    # a dot score's scale is compiled in: its float32 bits keep kernels of other scales apart in a library
+    scale = [f"s{struct.pack('>f', attrs['scale']).hex()}"] if attrs["score"] == "dot" else []
+    return [attrs["score"], *scale, f"h{heads}c{channels}", attrs["heads"], *epilogue_tokens(spec_epilogue(spec))]
