@@ -13,3 +13,14 @@ def test_quickstart_runs(capsys, monkeypatch):
     assert "optimised IR" in out
     err = float(out.rsplit("relative error vs PyG:", 1)[1].split()[0])
     assert err < 1e-4
+
+
+def test_more_layers_runs(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["more_layers.py"])
+    runpy.run_path(str(EXAMPLES / "more_layers.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    errors = [float(line.split("relative error vs PyG ", 1)[1].split(",")[0]) for line in out.splitlines()
+              if line.startswith("== ")]
+    assert len(errors) == 3 and max(errors) < 1e-4, out
+    for shown in ("moved in front of", "summed first: one spmm", "dot attention", "node products gathered at"):
+        assert shown in out, shown
