@@ -23,6 +23,17 @@ from torch_geometric.nn import (
 )
 
 
+class Single(nn.Module):
+    """One layer, called as ``conv(x, edge_index)``."""
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, edge_index)
+
+
 class TwoLayer(nn.Module):
     """``conv2(elu(conv1(x)))``: the usual node-classification stack."""
 

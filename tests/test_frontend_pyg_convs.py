@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch_geometric.nn as pyg
 from graphs import EDGE_CASE_GRAPHS, random_graph
+from pass_models import Single
 from torch import nn
 
 import gnncc
@@ -67,15 +68,6 @@ INITIAL_RESIDUAL_CONVS: dict[str, Callable[[], nn.Module]] = {
     "gcn2_unnormalised": lambda: pyg.GCN2Conv(FIN, alpha=0.3, normalize=False),
 }
 ALL = sorted([*CONVS, *INITIAL_RESIDUAL_CONVS])
-
-
-class Single(nn.Module):
-    def __init__(self, conv: nn.Module) -> None:
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, edge_index)
 
 
 class InitialResidual(nn.Module):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch_geometric.nn as pyg
 from graphs import random_graph
-from torch import nn
+from pass_models import Single
 
 import gnncc
 from gnncc.check import relative_error
@@ -16,15 +16,6 @@ from gnncc.passes import PASSES, PassContext
 
 N, E, WIDE, NARROW = 40, 160, 48, 6
 GRAPH = random_graph(N, E, seed=11, self_loops=4, duplicates=8, isolated=3)
-
-
-class Single(nn.Module):
-    def __init__(self, conv: nn.Module) -> None:
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, edge_index)
 
 
 def _aggregations(cm: gnncc.CompiledModel) -> list:
