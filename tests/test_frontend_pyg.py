@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from graphs import DATA_DIR, random_graph
 from snapshot_check import assert_matches_snapshot
 from torch import nn
-from torch_geometric.nn import MLP, GATConv, GCNConv, GENConv, GINConv, SAGEConv
+from torch_geometric.nn import MLP, ARMAConv, GATConv, GCNConv, GINConv, SAGEConv
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation
 
 from gnncc.errors import UnsupportedError
@@ -159,8 +159,21 @@ class Activations(nn.Module):
         return torch.sub(h * 3, torch.add(h, 1.0, alpha=0.5)).sum(dim=1, keepdim=True) + torch.relu(h)
 
 
+class Normalised(nn.Module):
+    """LayerNorm after a conv (affine and not) and before the last one, as graph transformers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.norm1 = GCNConv(IN, 8), nn.LayerNorm(8)
+        self.conv2, self.norm2 = GCNConv(8, 4), nn.LayerNorm(4, eps=1e-3, elementwise_affine=False)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.norm2(self.conv2(self.norm1(self.conv1(x, edge_index)).relu(), edge_index))
+
+
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "activations": Activations,
+    "layer_norm": Normalised,
     "stacked_gcn": StackedGCN,
     "sage_gat": SageGat,
     "jumping_gin": JumpingGIN,
@@ -302,18 +315,21 @@ class _EdgeWeight(nn.Module):
         return self.conv(x, edge_index, torch.ones(edge_index.size(1)))
 
 
-class _LayerNorm(nn.Module):
+class _GroupNorm(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.conv, self.norm = GCNConv(IN, 4), nn.LayerNorm(4)
+        self.conv, self.norm = GCNConv(IN, 4), nn.GroupNorm(2, 4)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x, edge_index))
 
 
 ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "conv": (lambda: _Wrap(GENConv(IN, 2)), r"layer 'layer' \(GENConv\) is an unsupported .*GCNConv"),
-    "module": (_LayerNorm, r"module 'norm' \(torch.nn.modules.normalization.LayerNorm\) is unsupported"),
+    "conv": (lambda: _Wrap(ARMAConv(IN, 2)), r"layer 'layer' \(ARMAConv\) is an unsupported .*GCNConv"),
+    "module": (_GroupNorm, r"module 'norm' \(torch.nn.modules.normalization.GroupNorm\) is unsupported"),
+    "layer_norm_eps": (lambda: _Wrap(GCNConv(IN, 2), nn.LayerNorm(2, eps=0.0)), r"LayerNorm\) with eps=0.0"),
+    "layer_norm_shape": (lambda: _Wrap(GCNConv(IN, 4), nn.LayerNorm([2, 2])),
+                         r"LayerNorm\) over \(2, 2\) on f32\[10, 4\] is unsupported"),
     "function": (lambda: _Wrap(GCNConv(IN, 2), lambda h: torch.sort(h, dim=-1).values),
                  r"function torch.sort is unsupported; supported layers"),
     "method": (lambda: _Wrap(GCNConv(IN, 2), lambda h: h.clamp(0, 1)),

@@ -37,6 +37,9 @@ CONVS: dict[str, Callable[[], nn.Module]] = {
     "cluster_gcn": lambda: pyg.ClusterGCNConv(FIN, FOUT, diag_lambda=0.5),
     "edge_conv_max": lambda: pyg.EdgeConv(_mlp(2 * FIN, FOUT)),
     "edge_conv_mean": lambda: pyg.EdgeConv(_mlp(2 * FIN, FOUT), aggr="mean"),
+    "gen_softmax": lambda: pyg.GENConv(FIN, FIN),
+    "gen_learned_t_widths": lambda: pyg.GENConv(FIN, FOUT, learn_t=True, t=0.5, num_layers=3, norm="layer"),
+    "gen_mean": lambda: pyg.GENConv(FIN, FOUT, aggr="mean"),
     "graph_conv": lambda: pyg.GraphConv(FIN, FOUT),
     "graph_conv_max": lambda: pyg.GraphConv(FIN, FOUT, aggr="max"),
     "le": lambda: pyg.LEConv(FIN, FOUT),
@@ -137,7 +140,8 @@ def test_layer_matches_pyg_with_optional_passes_off(name: str) -> None:
     _check(_model(name), graph, x, in_features=FIN, passes=OPTIONAL_PASSES_OFF)
 
 
-@pytest.mark.parametrize("name", ["agnn", "cheb_k3", "cluster_gcn", "edge_conv_max", "fa", "gcn2", "graph_conv",
+@pytest.mark.parametrize("name", ["agnn", "cheb_k3", "cluster_gcn", "edge_conv_max", "fa", "gcn2", "gen_softmax",
+                                  "graph_conv",
                                   "le", "lg", "mixhop", "res_gated", "simple_sum_cat", "ssg", "tag", "transformer"])
 def test_layer_in_a_model_on_cora(name: str) -> None:
     data = gnncc.datasets.load("cora")
@@ -214,6 +218,9 @@ ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "gcn2_extra_argument": (_WithEdgeWeight, r"must be called as conv\(x, x_0, edge_index\); extra arguments "
                                              r"\['edge_weight'\]"),
     "edge_conv_function": (lambda: Single(pyg.EdgeConv(torch.relu)), r"'conv' \(EdgeConv\) has nn=.*torch.nn.Module"),
+    "gen_msg_norm": (lambda: Single(pyg.GENConv(FIN, FIN, msg_norm=True)), r"'conv' \(GENConv\) has msg_norm=True"),
+    "gen_power_mean": (lambda: Single(pyg.GENConv(FIN, FIN, aggr="powermean")),
+                       r"'conv' \(GENConv\) aggregates with PowerMeanAggregation, which is unsupported"),
 }
 
 

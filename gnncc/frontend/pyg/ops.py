@@ -272,6 +272,31 @@ def _batch_norm(ctx: LoweringContext, module: nn.BatchNorm1d, qualname: str, x: 
     return ctx.emit("add", [scaled, ctx.param(qualify(qualname, "shift"), shift)])
 
 
+def _layer_norm(ctx: LoweringContext, module: nn.LayerNorm, qualname: str, x: Any) -> Value:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over each row's features (biased variance, as torch;
+    ``eps > 0``, so ``rsqrt_or_zero`` is the reciprocal square root)."""
+    value = ctx.tensor(x)
+    if value.type.rank != 2 or tuple(module.normalized_shape) != (value.type.shape[1],):
+        raise UnsupportedError(f"module '{qualname}' (LayerNorm) over {tuple(module.normalized_shape)} on "
+                               f"{value.type} is unsupported; only the last dimension of [N, C] inputs is")
+
+    def per_row_mean(v: Value) -> Value:
+        return ctx.emit("reshape", [ctx.emit("reduce_mean", [v], axis=-1)], shape=[-1, 1])
+
+    if not module.eps > 0:  # a constant row would divide 0 by 0
+        raise UnsupportedError(f"module '{qualname}' (LayerNorm) with eps={module.eps} is unsupported; "
+                               "only eps > 0 is")
+    centred = ctx.emit("sub", [value, per_row_mean(value)])
+    variance = per_row_mean(ctx.emit("mul", [centred, centred]))
+    inv_std = ctx.emit("rsqrt_or_zero", [ctx.emit("add", [variance, ctx.scalar(module.eps)])])  # eps > 0
+    out = ctx.emit("mul", [centred, inv_std])
+    if module.weight is not None:
+        out = ctx.emit("mul", [out, ctx.param(qualify(qualname, "weight"), module.weight)])
+    if module.bias is not None:
+        out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), module.bias)])
+    return out
+
+
 def _jumping_knowledge(ctx: LoweringContext, module: JumpingKnowledge, qualname: str, xs: Any) -> Value:
     """Layer outputs combined per node: ``cat`` concatenates them, ``max`` takes the elementwise maximum."""
     if module.mode not in ("cat", "max"):
@@ -320,6 +345,7 @@ MODULES: dict[type, Handler] = {
     **ELEMENTWISE_MODULES,
     nn.Linear: _linear_module, PygLinear: _linear_module,
     nn.BatchNorm1d: _batch_norm,
+    nn.LayerNorm: _layer_norm,
     JumpingKnowledge: _jumping_knowledge,
     nn.Softmax: _module_rowwise("softmax"), nn.LogSoftmax: _module_rowwise("log_softmax"),
 }
