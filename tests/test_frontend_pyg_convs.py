@@ -179,6 +179,15 @@ class _StartsWithoutWeights(nn.Module):
         return self.lin(self.first(x, edge_index))
 
 
+class _InitialResidualFirst(nn.Module):
+    def __init__(self, conv: nn.Module, fin: int) -> None:
+        super().__init__()
+        self.conv, self.lin = conv, nn.Linear(fin, FOUT)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.lin(self.conv(x, x, edge_index))
+
+
 @pytest.mark.parametrize("first,fin", [(pyg.LGConv(), FIN), (pyg.AGNNConv(), FIN),
                                        (pyg.SimpleConv(combine_root="sum"), FIN),
                                        (pyg.EdgeConv(_mlp(2 * FIN, 6)), 6)],
@@ -186,6 +195,13 @@ class _StartsWithoutWeights(nn.Module):
 def test_input_width_is_inferred_through_the_layer(first: nn.Module, fin: int) -> None:
     graph = random_graph(30, 90, seed=5)
     cm = _check(_StartsWithoutWeights(first, fin).eval(), graph, torch.randn(graph.num_nodes, FIN))
+    assert cm.in_features == FIN
+
+
+@pytest.mark.parametrize("conv", [pyg.GCN2Conv(FIN, alpha=0.1), pyg.FAConv(FIN)], ids=["gcn2", "fa"])
+def test_input_width_of_initial_residual_layers(conv: nn.Module) -> None:
+    graph = random_graph(30, 90, seed=5)
+    cm = _check(_InitialResidualFirst(conv, FIN).eval(), graph, torch.randn(graph.num_nodes, FIN))
     assert cm.in_features == FIN
 
 

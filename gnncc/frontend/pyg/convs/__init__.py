@@ -78,8 +78,12 @@ ConvLowering = Callable[..., Value]
 WidthOf = Callable[[torch.nn.Module], "int | None"]
 
 
-def _propagates(conv: MessagePassing) -> bool:
+def _always_keeps_width(conv: MessagePassing) -> bool:
     return True
+
+
+def _channels(conv: MessagePassing, width_of: WidthOf) -> int:
+    return conv.channels  # GCN2Conv, FAConv: one width in and out
 
 
 @dataclass(frozen=True)
@@ -108,21 +112,21 @@ def _edge_conv_width(conv: EdgeConv, width_of: WidthOf) -> int | None:
 
 
 CONVS: dict[type[MessagePassing], ConvRule] = {
-    AGNNConv: ConvRule(agnn.lower, keeps_width=_propagates),
-    APPNP: ConvRule(appnp.lower, keeps_width=_propagates),
+    AGNNConv: ConvRule(agnn.lower, keeps_width=_always_keeps_width),
+    APPNP: ConvRule(appnp.lower, keeps_width=_always_keeps_width),
     ChebConv: ConvRule(cheb.lower),
     ClusterGCNConv: ConvRule(cluster_gcn.lower),
     EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
-    FAConv: ConvRule(fa.lower, ("x", "x_0")),
+    FAConv: ConvRule(fa.lower, ("x", "x_0"), in_width=_channels),
     GATConv: ConvRule(gat.lower),
     GATv2Conv: ConvRule(gatv2.lower),
-    GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0")),
+    GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0"), in_width=_channels),
     GCNConv: ConvRule(gcn.lower),
     GENConv: ConvRule(gen.lower),
     GINConv: ConvRule(gin.lower),
     GraphConv: ConvRule(graph_conv.lower),
     LEConv: ConvRule(le.lower),
-    LGConv: ConvRule(lg.lower, keeps_width=_propagates),
+    LGConv: ConvRule(lg.lower, keeps_width=_always_keeps_width),
     MixHopConv: ConvRule(mixhop.lower),
     ResGatedGraphConv: ConvRule(res_gated.lower),
     SAGEConv: ConvRule(sage.lower),
