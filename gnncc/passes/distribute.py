@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.passes.cost import WORD, Cost, matmul_cost, spmm_cost
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
 
 NAME = "distribute_transforms"
 
@@ -38,8 +38,7 @@ def linear_operands(node: Node) -> list[Value] | None:
     out = node.output.type
     if not isinstance(out, TensorType) or out.rank != 2 or not out.is_concrete:
         return None
-    if node.op == "spmm" and node.attrs["reduce"] in ("sum", "mean") and isinstance(node.inputs[0].type, AdjType) \
-            and node.inputs[0].type.is_concrete:
+    if linear_spmm(node):
         return [node.inputs[1]]
     if node.op in ("add", "sub") and all(v.type == out for v in node.inputs):
         return list(node.inputs)
@@ -64,7 +63,7 @@ class _Root:
     """A transform ``matmul(E, W)`` whose input ``E`` is linear: the ops of ``E`` and its leaves."""
 
     node: Node
-    ops: list[Node]  # in IR order
+    ops: frozenset[Node]
     leaves: list[Value]
 
     @property
@@ -89,11 +88,11 @@ def _root(node: Node, linear: dict[Node, list[Value]]) -> _Root | None:
                 stack.extend(linear[v.node])
         else:
             leaves[v] = None
-    return _Root(node, sorted(ops, key=lambda n: n.output.id), list(leaves))
+    return _Root(node, frozenset(ops), list(leaves))
 
 
-def _groups(roots: list[_Root]) -> list[list[_Root]]:
-    """Roots joined when they share an op (their rewrite is decided together)."""
+def _groups(roots: list[_Root]) -> list[tuple[set[Node], list[_Root]]]:
+    """Roots joined when they share an op (their rewrite is decided together), with all their ops."""
     groups: list[tuple[set[Node], list[_Root]]] = []
     for root in roots:
         ops = set(root.ops)
@@ -102,12 +101,11 @@ def _groups(roots: list[_Root]) -> list[list[_Root]]:
             groups.remove(g)
             ops |= g[0]
         groups.append((ops, [r for g in joined for r in g[1]] + [root]))
-    return [members for _, members in groups]
+    return groups
 
 
-def _costs(group: list[_Root]) -> tuple[Cost, Cost]:
-    """(as it is, distributed) for one group."""
-    ops = {n for r in group for n in r.ops}
+def _costs(ops: set[Node], group: list[_Root]) -> tuple[Cost, Cost]:
+    """(as it is, distributed) for one group and its ops."""
     width = group[0].node.inputs[0].type.shape[1]
     now = sum((_op_cost(n, width) for n in ops), Cost(0.0, 0.0))
     now += sum((matmul_cost(r.node.inputs[0].type.shape[0], width, r.weight.type.shape[1]) for r in group),
@@ -129,12 +127,11 @@ def distribute_transforms(fn: Function, ctx: PassContext) -> Function:
     users = fn.users()
     outputs = set(fn.outputs)
     chosen: list[_Root] = []
-    for group in _groups(roots):
-        ops = {n for r in group for n in r.ops}
+    for ops, group in _groups(roots):
         inside = ops | {r.node for r in group}
         if any(n.output in outputs or any(u not in inside for u in users[n.output]) for n in ops):
             continue  # a wide intermediate is needed anyway
-        now, moved = _costs(group)
+        now, moved = _costs(ops, group)
         if moved.score >= now.score:
             continue
         ctx.note(NAME, f"{len(group)} transform(s) [{group[0].node.inputs[0].type.shape[1]}->"

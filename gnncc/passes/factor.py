@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
 
 NAME = "factor_aggregations"
 
@@ -32,10 +32,6 @@ class _Term:
 
 def _scalar(v: Value) -> bool:
     return isinstance(v.type, TensorType) and v.type.is_concrete and v.type.numel() == 1
-
-
-def _linear_spmm(node: Node) -> bool:
-    return node.op == "spmm" and node.attrs["reduce"] in ("sum", "mean") and node.inputs[1].type.rank == 2
 
 
 class _Sums:
@@ -102,7 +98,7 @@ def _plan(fn: Function, sums: _Sums) -> dict[Node, _Rebuild]:
         groups: dict[tuple, list[_Term]] = {}
         rest: list[_Term] = []
         for term in terms:
-            if _linear_spmm(term.value.node) and sums.single_use(term.value):
+            if linear_spmm(term.value.node) and sums.single_use(term.value):
                 groups.setdefault(_key(term.value.node), []).append(term)
             else:
                 rest.append(term)

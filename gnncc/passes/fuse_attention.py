@@ -20,11 +20,9 @@ vector (TransformerConv, 2 layers: ogbn_arxiv 45.5 -> 41.6 ms, Flickr 31.2 -> 27
 
 from __future__ import annotations
 
-import torch
-
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, model_scalar, register_pass, rewrite
 
 NAME = "fuse_attention"
 
@@ -40,7 +38,7 @@ def _att_operand(att: Value, heads: int, channels: int) -> bool:
         and tuple(t.shape[-2:]) == (heads, channels)
 
 
-def _scaled_dot(score: Value, fn: Function, per_graph: set[str]) -> tuple[Node | None, Node, float] | None:
+def _scaled_dot(score: Value, fn: Function, ctx: PassContext) -> tuple[Node | None, Node, float] | None:
     """(scaling node or None, the dot sddmm, scale) for ``sddmm(dot)`` optionally divided or multiplied by
     a one-element model constant."""
     node, scale, scaling = score.node, 1.0, None
@@ -48,19 +46,17 @@ def _scaled_dot(score: Value, fn: Function, per_graph: set[str]) -> tuple[Node |
         dots, c = node.inputs
         if node.op == "mul" and c.node.op == "sddmm":
             dots, c = c, dots
-        if c.node.op != "const" or c.node.attrs["name"] in per_graph or dots.type != node.output.type:
+        value = model_scalar(fn, c, ctx)
+        if value is None or dots.type != node.output.type:
             return None
-        data = fn.const_data(c)
-        if not isinstance(data, torch.Tensor) or data.numel() != 1:
-            return None
-        scale = 1.0 / float(data) if node.op == "div" else float(data)
+        scale = 1.0 / value if node.op == "div" else value
         scaling, node = node, dots.node
     if node.op != "sddmm" or node.attrs["op"] != "dot":
         return None
     return scaling, node, scale
 
 
-def _match(combine: Node, users, outputs, fn: Function, per_graph: set[str]) -> tuple[Node, list[Node], dict] | None:
+def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tuple[Node, list[Node], dict] | None:
     """(spmm, nodes absorbed, fused attributes) when ``combine`` ends an attention layer."""
     spmm = combine.inputs[0].node
     if spmm.op != "spmm" or spmm.attrs["reduce"] != "sum" or len(spmm.inputs) != 3:
@@ -80,22 +76,20 @@ def _match(combine: Node, users, outputs, fn: Function, per_graph: set[str]) -> 
         return None
     chain = [spmm, softmax]
     score = softmax.inputs[1]
-    scaled_dot = _scaled_dot(score, fn, per_graph)
+    scaled_dot = _scaled_dot(score, fn, ctx)
+    slope, scale = 0.2, 1.0  # the op's defaults: a dot score has no leaky_relu, GAT's no scale
     if scaled_dot is not None:  # dot: scale * key[src] . query[dst]
         scaling, sddmm, scale = scaled_dot
         if sddmm.inputs[0] is not adj or sddmm.inputs[1].type.shape != x.type.shape:
             return None
-        chain += [n for n in (scaling, sddmm) if n is not None]
-        if any(not _single(c.output, users, outputs) for c in chain[1:]):
-            return None
-        return spmm, chain, {"score": "dot", "negative_slope": 0.2, "heads": mode, "scale": scale,
-                             "p": sddmm.inputs[1], "q": sddmm.inputs[2]}
-    if score.node.op == "leaky_relu":  # GAT: leaky_relu(a_src[src] + a_dst[dst])
+        chain += [node for node in (scaling, sddmm) if node is not None]
+        p, q, kind = sddmm.inputs[1], sddmm.inputs[2], "dot"
+    elif score.node.op == "leaky_relu":  # GAT: leaky_relu(a_src[src] + a_dst[dst])
         act, sddmm = score.node, score.node.inputs[0].node
         if sddmm.op != "sddmm" or sddmm.attrs["op"] != "add" or sddmm.inputs[0] is not adj:
             return None
         chain += [act, sddmm]
-        p, q, kind = sddmm.inputs[1], sddmm.inputs[2], "gat"
+        p, q, kind, slope = sddmm.inputs[1], sddmm.inputs[2], "gat", float(act.attrs["alpha"])
     elif score.node.op == "reduce_sum" and score.node.attrs["axis"] % 3 == 2:  # GATv2: att . leaky_relu(...)
         mul = score.node.inputs[0].node
         if mul.op != "mul":
@@ -109,24 +103,22 @@ def _match(combine: Node, users, outputs, fn: Function, per_graph: set[str]) -> 
                 or sddmm.inputs[1] is not x):
             return None
         chain += [score.node, mul, act, sddmm]
-        p, q, kind = sddmm.inputs[2], att, "gatv2"
+        p, q, kind, slope = sddmm.inputs[2], att, "gatv2", float(act.attrs["alpha"])
     else:
         return None
     if any(not _single(c.output, users, outputs) for c in chain[1:]):
         return None
-    return spmm, chain, {"score": kind, "negative_slope": float(act.attrs["alpha"]), "heads": mode, "scale": 1.0,
-                         "p": p, "q": q}
+    return spmm, chain, {"score": kind, "negative_slope": slope, "heads": mode, "scale": scale, "p": p, "q": q}
 
 
 @register_pass(NAME, "GAT/GATv2/dot scores + edge softmax + weighted spmm -> one online-softmax kernel")
 def fuse_attention(fn: Function, ctx: PassContext) -> Function:
     users = fn.users()
     outputs = set(fn.outputs)
-    per_graph = set(ctx.graph_program.names) if ctx.graph_program is not None else set()
     matches = {}
     for node in fn.nodes:
         if node.op in ("reshape", "reduce_mean") and node.inputs:
-            m = _match(node, users, outputs, fn, per_graph)
+            m = _match(node, users, outputs, fn, ctx)
             if m is not None:
                 matches[node] = m
     if not matches:

@@ -22,7 +22,7 @@ from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.types import TensorType
 from gnncc.passes.cost import WORD, Cost, matmul_cost
 from gnncc.passes.dce import dead_code_elimination
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, model_scalar, register_pass, rewrite
 
 NAME = "hoist_edge_transforms"
 
@@ -40,16 +40,10 @@ class _Term:
 class _Reader:
     """Reads an edge tensor as a sum of gathered row blocks, over one adjacency."""
 
-    def __init__(self, fn: Function, per_graph: set[str]) -> None:
+    def __init__(self, fn: Function, ctx: PassContext) -> None:
         self.fn = fn
-        self.per_graph = per_graph
+        self.ctx = ctx
         self.adj: Value | None = None
-
-    def _scalar(self, v: Value) -> float | None:
-        if v.node.op != "const" or v.node.attrs["name"] in self.per_graph:
-            return None
-        data = self.fn.const_data(v)
-        return float(data) if isinstance(data, torch.Tensor) and data.numel() == 1 else None
 
     def _gathered(self, rows: Value, end: str, adj: Value, col: int, scale: float) -> list[_Term] | None:
         if self.adj is not None and adj is not self.adj:
@@ -75,7 +69,7 @@ class _Reader:
             return self.terms(node.inputs[0], col, -scale)
         if node.op == "mul":
             for rows, c in (node.inputs, node.inputs[::-1]):
-                factor = self._scalar(c)
+                factor = model_scalar(self.fn, c, self.ctx)
                 if rows.type == out and factor is not None:
                     return self.terms(rows, col, scale * factor)
             return None
@@ -94,13 +88,13 @@ class _Reader:
 NodeProducts = dict[str, list[tuple[Value, torch.Tensor]]]  # end -> [(rows, weight)], summed per end
 
 
-def _hoisted(fn: Function, node: Node, per_graph: set[str]) -> tuple[Value, NodeProducts] | None:
+def _hoisted(fn: Function, node: Node, ctx: PassContext) -> tuple[Value, NodeProducts] | None:
     """(adjacency, end -> [(rows, combined weight)]) for a ``matmul`` of a gathered edge tensor by a
     model constant, when hoisting is estimated to pay; else None."""
-    edge, w = node.inputs
-    if node.op != "matmul" or w.node.op != "const" or w.node.attrs["name"] in per_graph:
+    if node.op != "matmul" or not ctx.is_model_constant(node.inputs[1]):
         return None
-    reader = _Reader(fn, per_graph)
+    edge, w = node.inputs
+    reader = _Reader(fn, ctx)
     terms = reader.terms(edge)
     if not terms or reader.adj is None:
         return None
@@ -127,8 +121,7 @@ def _hoisted(fn: Function, node: Node, per_graph: set[str]) -> tuple[Value, Node
 
 @register_pass(NAME, "transforms of gathered edge features -> transforms of node rows, then one SDDMM")
 def hoist_edge_transforms(fn: Function, ctx: PassContext) -> Function:
-    per_graph = set(ctx.graph_program.names) if ctx.graph_program is not None else set()
-    plan = {n: found for n in fn.nodes if n.op == "matmul" and (found := _hoisted(fn, n, per_graph)) is not None}
+    plan = {n: found for n in fn.nodes if (found := _hoisted(fn, n, ctx)) is not None}
     if not plan:
         return fn
     for node, (_, by_end) in plan.items():

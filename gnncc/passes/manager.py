@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import torch
+
 from gnncc.errors import GnnccError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Builder, Function, Node, Value
+from gnncc.ir.types import AdjType, TensorType
 from gnncc.ir.verifier import verify
 
 if TYPE_CHECKING:
@@ -33,6 +36,29 @@ class PassContext:
 
     def note(self, pass_name: str, message: str) -> None:
         self.notes.setdefault(pass_name, []).append(message)
+
+    def is_model_constant(self, v: Value) -> bool:
+        """``v`` is a constant of the model itself, not a per-graph one: ``gnncc.load`` recomputes those for
+        another graph, so a rewrite may rely on the value of a model constant only."""
+        names = self.graph_program.names if self.graph_program is not None else ()
+        return v.node.op == "const" and v.node.attrs["name"] not in names
+
+
+def model_scalar(fn: Function, v: Value, ctx: PassContext) -> float | None:
+    """The value of ``v`` when it is a one-element model constant (see ``is_model_constant``), else None."""
+    if not ctx.is_model_constant(v):
+        return None
+    data = fn.const_data(v)
+    return float(data) if isinstance(data, torch.Tensor) and data.numel() == 1 else None
+
+
+def linear_spmm(node: Node) -> bool:
+    """``node`` is a sum or mean SpMM of ``[N, F]`` rows over a concrete adjacency: linear in its rows."""
+    if node.op != "spmm" or node.attrs["reduce"] not in ("sum", "mean"):
+        return False
+    adj, x = node.inputs[0].type, node.inputs[1].type
+    return isinstance(adj, AdjType) and adj.is_concrete and isinstance(x, TensorType) and x.rank == 2 \
+        and x.is_concrete
 
 
 PassFn = Callable[[Function, PassContext], Function]

@@ -16,20 +16,9 @@ from __future__ import annotations
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.passes.cost import Cost, matmul_cost, spmm_cost
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
 
 NAME = "reorder_transform_aggregate"
-LINEAR_REDUCES = ("sum", "mean")
-
-
-def _linear_spmm(node: Node) -> bool:
-    if node.op != "spmm" or node.attrs["reduce"] not in LINEAR_REDUCES:
-        return False
-    adj, x = node.inputs[0].type, node.inputs[1].type
-    return isinstance(adj, AdjType) and adj.is_concrete and isinstance(x, TensorType) and x.rank == 2 \
-        and x.is_concrete
-
-
 def _costs(spmm: Node, w: Value) -> tuple[Cost, Cost]:
     """(transform first, aggregate first) for ``spmm`` next to a transform by ``w`` ``[Fin, Fout]``."""
     adj: AdjType = spmm.inputs[0].type
@@ -51,9 +40,9 @@ def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node]]:
     plan: dict[Node, tuple[str, Node]] = {}
     claimed: set[Node] = set()  # a node takes part in at most one move per round
     for node in fn.nodes:
-        if node.op == "matmul" and _linear_spmm(node.inputs[0].node):
+        if node.op == "matmul" and linear_spmm(node.inputs[0].node):
             spmm, w, first = node.inputs[0].node, node.inputs[1], "transform"
-        elif _linear_spmm(node) and node.inputs[1].node.op == "matmul":
+        elif linear_spmm(node) and node.inputs[1].node.op == "matmul":
             spmm, w, first = node, node.inputs[1].node.inputs[1], "aggregate"
         else:
             continue

@@ -19,14 +19,14 @@ NAME = "simplify_arithmetic"
 NEUTRAL = {"mul": (1.0, True), "div": (1.0, False), "add": (0.0, True), "sub": (0.0, False)}
 
 
-def _neutral_const(fn: Function, v: Value, value: float, per_graph: set[str]) -> bool:
-    if v.node.op != "const" or v.node.attrs["name"] in per_graph:
+def _neutral_const(fn: Function, v: Value, value: float, ctx: PassContext) -> bool:
+    if not ctx.is_model_constant(v):
         return False
     data = fn.const_data(v)
     return isinstance(data, torch.Tensor) and data.is_floating_point() and bool((data == value).all())
 
 
-def _kept_operand(fn: Function, node: Node, per_graph: set[str]) -> Value | None:
+def _kept_operand(fn: Function, node: Node, ctx: PassContext) -> Value | None:
     """The operand ``node`` passes through unchanged, if the other is a neutral constant that does not
     broadcast it to a larger shape."""
     if node.op not in NEUTRAL or len(node.inputs) != 2:
@@ -35,16 +35,15 @@ def _kept_operand(fn: Function, node: Node, per_graph: set[str]) -> Value | None
     lhs, rhs = node.inputs
     sides = [(lhs, rhs)] + ([(rhs, lhs)] if either_side else [])
     for kept, other in sides:
-        if kept.type == node.output.type and _neutral_const(fn, other, value, per_graph):
+        if kept.type == node.output.type and _neutral_const(fn, other, value, ctx):
             return kept
     return None
 
 
 @register_pass(NAME, "x * 1, x / 1, x + 0, x - 0 with a model constant -> x")
 def simplify_arithmetic(fn: Function, ctx: PassContext) -> Function:
-    per_graph = set(ctx.graph_program.names) if ctx.graph_program is not None else set()
     outputs = set(fn.outputs)
-    kept = {n: v for n in fn.nodes if n.output not in outputs and (v := _kept_operand(fn, n, per_graph)) is not None}
+    kept = {n: v for n in fn.nodes if n.output not in outputs and (v := _kept_operand(fn, n, ctx)) is not None}
     if not kept:
         return fn
     for node, v in kept.items():

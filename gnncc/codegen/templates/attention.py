@@ -32,6 +32,7 @@ from gnncc.codegen.templates.common import (
     exp_of,
     feature_tiles,
     gather_prefetch,
+    halving_sum,
     kernel_func,
     lane_guard,
     lane_loop,
@@ -41,7 +42,6 @@ from gnncc.codegen.templates.common import (
     unary,
     work,
 )
-from gnncc.codegen.templates.edgemap import halving_sum
 
 VIEW = "rows"
 

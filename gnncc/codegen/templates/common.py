@@ -251,6 +251,27 @@ CACHE_LINE = 64
 PREFETCH_LINES = 8
 
 
+def halving_sum(parts: int):
+    """Macro ``(acc, q)`` adding ``acc[q, 0:parts]`` (a power of two) into ``acc[q, 0]`` in log2(parts)
+    vector adds, each half as wide as the last; a serial sum would be ``parts`` dependent adds."""
+    if parts == 1:
+        @T.macro
+        def done(acc, q):
+            T.evaluate(0)
+
+        return done
+    half = parts // 2
+    rest = halving_sum(half)
+
+    @T.macro
+    def step(acc, q):
+        for p in T.vectorized(half):
+            acc[q, p] = acc[q, p] + acc[q, p + half]
+        rest(acc, q)
+
+    return step
+
+
 def gather_prefetch(cuda: bool, config: dict[str, Any], dtype: str, at_least: int = 1):
     """Macro ``(rows, row_at, e, last, f0, extent)`` that asks the CPU for the source row a walk will
     gather ``distance`` positions after ``e``: the cache lines of ``rows[row_at(p), f0:f0 + extent]``

@@ -27,6 +27,7 @@ from gnncc.codegen.templates.common import (
     Call,
     ceildiv,
     gather_prefetch,
+    halving_sum,
     lane_guard,
     lane_loop,
     scratch_scope,
@@ -186,27 +187,6 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         rows(n, work(nnz, width * depth), make_body(indptr, indices, u, w, out))
 
     return [Call(name, sddmm_fn, (0, 1, 2, 3, 4))]
-
-
-def halving_sum(parts: int):
-    """Macro ``(acc, q)`` adding ``acc[q, 0:parts]`` (a power of two) into ``acc[q, 0]`` in log2(parts)
-    vector adds, each half as wide as the last; a serial sum would be ``parts`` dependent adds."""
-    if parts == 1:
-        @T.macro
-        def done(acc, q):
-            T.evaluate(0)
-
-        return done
-    half = parts // 2
-    rest = halving_sum(half)
-
-    @T.macro
-    def step(acc, q):
-        for p in T.vectorized(half):
-            acc[q, p] = acc[q, p] + acc[q, p + half]
-        rest(acc, q)
-
-    return step
 
 
 def name_tokens(spec: KernelSpec) -> list[str]:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import APPNP
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -25,8 +25,7 @@ def lower(ctx: LoweringContext, conv: APPNP, qualname: str, x: Value, adj: Value
     reduce = reduce_of(conv, qualname)
     weight = None
     if conv.normalize:
-        adj = with_self_loops(ctx, adj) if conv.add_self_loops else adj
-        weight = gcn_edge_weight(ctx, adj)
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
     teleport = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     keep = ctx.scalar(1 - conv.alpha)
     h = x

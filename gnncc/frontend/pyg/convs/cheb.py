@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import ChebConv
 
-from gnncc.frontend.pyg.convs.common import degree, propagate, reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import (
+    degree,
+    inverse_degree,
+    propagate,
+    reduce_of,
+    unsupported,
+    without_self_loops,
+)
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -26,14 +33,12 @@ def laplacian_edge_weight(ctx: LoweringContext, adj: Value, normalization: str) 
     """The off-diagonal entries of ``L_hat`` on ``adj`` (already without self-loops), per edge."""
 
     def build() -> Value:
-        deg = degree(ctx, adj, end="src")
         if normalization == "sym":
-            inv = ctx.emit("rsqrt_or_zero", [deg])
+            inv = ctx.emit("rsqrt_or_zero", [degree(ctx, adj, end="src")])
             src = ctx.emit("gather", [inv, adj], end="src")
             weight = ctx.emit("mul", [src, ctx.emit("gather", [inv, adj], end="dst")])
         else:  # rw; a node with no out-edges has none of its edges here either
-            inv = ctx.emit("div", [ctx.scalar(1.0), ctx.emit("maximum", [deg, ctx.scalar(1.0)])])
-            weight = ctx.emit("gather", [inv, adj], end="src")
+            weight = ctx.emit("gather", [inverse_degree(ctx, adj, end="src"), adj], end="src")
         return ctx.emit("neg", [weight])
 
     return ctx.memo(("laplacian", adj, normalization), build)
@@ -44,8 +49,7 @@ def lower(ctx: LoweringContext, conv: ChebConv, qualname: str, x: Value, adj: Va
         raise unsupported(conv, qualname, f"has normalization={conv.normalization!r}; only 'sym' and 'rw' "
                           "are supported (the unnormalised Laplacian's scale depends on the largest degree)")
     reduce = reduce_of(conv, qualname)
-    adj = ctx.memo(("remove_self_loops", adj),
-                   lambda: ctx.emit("graph.remove_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol()))
+    adj = without_self_loops(ctx, adj)
     weight = laplacian_edge_weight(ctx, adj, conv.normalization)
 
     def linear(k: int, h: Value) -> Value:

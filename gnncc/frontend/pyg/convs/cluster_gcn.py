@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import ClusterGCNConv
 
-from gnncc.frontend.pyg.convs.common import degree, propagate, reduce_of, scale_rows, unsupported, with_self_loops
+from gnncc.frontend.pyg.convs.common import (
+    inverse_degree,
+    propagate,
+    reduce_of,
+    scale_rows,
+    unsupported,
+    with_self_loops,
+)
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -24,7 +31,7 @@ def lower(ctx: LoweringContext, conv: ClusterGCNConv, qualname: str, x: Value, a
                           "True, has a meaning independent of the order of the graph's self-loops)")
     reduce = reduce_of(conv, qualname)
     adj = with_self_loops(ctx, adj)
-    inv = ctx.emit("div", [ctx.scalar(1.0), ctx.emit("maximum", [degree(ctx, adj), ctx.scalar(1.0)])])
+    inv = inverse_degree(ctx, adj)
     out = propagate(ctx, x, adj, reduce, ctx.emit("gather", [inv, adj], end="dst"))
     diag = ctx.emit("mul", [inv, ctx.scalar(conv.diag_lambda)])
     out = ctx.emit("add", [out, scale_rows(ctx, x, diag)])

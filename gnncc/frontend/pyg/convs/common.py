@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation, SumAggregation
 
@@ -21,25 +22,42 @@ def reduce_of(conv: MessagePassing, qualname: str) -> str:
     """The IR reduce kind of the layer's aggregation (PyG keeps it in ``aggr_module``)."""
     kind = _REDUCE.get(type(conv.aggr_module))
     if kind is None:
-        raise UnsupportedError(
-            f"layer '{qualname}' ({type(conv).__name__}) aggregates with "
-            f"{type(conv.aggr_module).__name__}, which is unsupported; only sum ('add'/'sum'), mean and max "
-            "aggregation are"
-        )
+        raise unsupported(conv, qualname, f"aggregates with {type(conv.aggr_module).__name__}, which is "
+                          "unsupported; only sum ('add'/'sum'), mean and max aggregation are")
     return kind
 
 
-def with_self_loops(ctx: LoweringContext, adj: Value) -> Value:
-    """``adj`` without its self-loops plus one per node, shared by every layer that asks."""
+def with_self_loops(ctx: LoweringContext, adj: Value, keep_existing: bool = False) -> Value:
+    """``adj`` with one self-loop per node added, its own dropped first (or kept), shared by every layer
+    that asks."""
     return ctx.memo(
-        ("add_self_loops", adj),
-        lambda: ctx.emit("graph.add_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol()),
+        ("add_self_loops", adj, keep_existing),
+        lambda: ctx.emit("graph.add_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol(),
+                         keep_existing=keep_existing),
+    )
+
+
+def without_self_loops(ctx: LoweringContext, adj: Value) -> Value:
+    """``adj`` less its self-loops, shared by every layer that asks."""
+    return ctx.memo(
+        ("remove_self_loops", adj),
+        lambda: ctx.emit("graph.remove_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol()),
     )
 
 
 def degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:
     """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``."""
     return ctx.memo(("degree", adj, end), lambda: ctx.emit("graph.degree", [adj], end=end))
+
+
+def inverse_degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:
+    """``1 / max(deg, 1)`` per node (``[N]``): ``1 / deg`` where a node has edges, 1 where it has none."""
+
+    def build() -> Value:
+        clamped = ctx.emit("maximum", [degree(ctx, adj, end), ctx.scalar(1.0)])
+        return ctx.emit("div", [ctx.scalar(1.0), clamped])
+
+    return ctx.memo(("inverse_degree", adj, end), build)
 
 
 def scale_rows(ctx: LoweringContext, x: Value, per_node: Value) -> Value:
@@ -51,6 +69,14 @@ def scale_rows(ctx: LoweringContext, x: Value, per_node: Value) -> Value:
 def unsupported(conv: MessagePassing, qualname: str, what: str) -> UnsupportedError:
     """The error for a layer option gnncc does not lower, naming the layer."""
     return UnsupportedError(f"layer '{qualname}' ({type(conv).__name__}) {what}")
+
+
+def submodule(conv: MessagePassing, qualname: str, name: str) -> torch.nn.Module:
+    """``conv.<name>`` (GIN's and EdgeConv's ``nn``, ResGated's ``act``), which must be a module to lower."""
+    module = getattr(conv, name)
+    if not isinstance(module, torch.nn.Module):
+        raise unsupported(conv, qualname, f"has {name}={module!r}; only a torch.nn.Module is supported")
+    return module
 
 
 def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: Value | None = None) -> Value:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
 from torch_geometric.nn import EdgeConv
 
-from gnncc.frontend.pyg.convs.common import reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import reduce_of, submodule
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -20,10 +19,9 @@ if TYPE_CHECKING:
 
 
 def lower(ctx: LoweringContext, conv: EdgeConv, qualname: str, x: Value, adj: Value) -> Value:
-    if not isinstance(conv.nn, torch.nn.Module):
-        raise unsupported(conv, qualname, f"has nn={conv.nn!r}; only a torch.nn.Module is supported")
+    mlp = submodule(conv, qualname, "nn")
     reduce = reduce_of(conv, qualname)
     x_i = ctx.emit("gather", [x, adj], end="dst")
     x_j = ctx.emit("gather", [x, adj], end="src")
     pair = ctx.emit("concat", [x_i, ctx.emit("sub", [x_j, x_i])], axis=-1)
-    return ctx.emit("scatter", [ctx.call_module(conv.nn, qualify(qualname, "nn"), [pair], {}), adj], reduce=reduce)
+    return ctx.emit("scatter", [ctx.call_module(mlp, qualify(qualname, "nn"), [pair], {}), adj], reduce=reduce)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import FAConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, unsupported, with_self_loops
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of, unsupported
+from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -25,7 +25,7 @@ def lower(ctx: LoweringContext, conv: FAConv, qualname: str, x: Value, adj: Valu
         raise unsupported(conv, qualname, "has normalize=False, which needs edge weights; only normalize=True "
                           "is supported")
     reduce = reduce_of(conv, qualname)
-    adj = with_self_loops(ctx, adj) if conv.add_self_loops else adj
+    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
 
     def logit(name: str, end: str) -> Value:
         a = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
@@ -33,7 +33,7 @@ def lower(ctx: LoweringContext, conv: FAConv, qualname: str, x: Value, adj: Valu
         return ctx.emit("gather", [a, adj], end=end)
 
     gate = ctx.emit("tanh", [ctx.emit("add", [logit("att_l", "src"), logit("att_r", "dst")])])
-    out = propagate(ctx, x, adj, reduce, ctx.emit("mul", [gate, gcn_edge_weight(ctx, adj)]))
+    out = propagate(ctx, x, adj, reduce, ctx.emit("mul", [gate, weight]))
     if conv.eps != 0.0:
         out = ctx.emit("add", [out, ctx.emit("mul", [x_0, ctx.scalar(conv.eps)])])
     return out

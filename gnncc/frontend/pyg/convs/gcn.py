@@ -34,12 +34,19 @@ def gcn_edge_weight(ctx: LoweringContext, adj: Value) -> Value:
     return ctx.memo(("gcn_norm", adj), build)
 
 
+def gcn_normalised(ctx: LoweringContext, adj: Value, self_loops: bool) -> tuple[Value, Value]:
+    """GCN's normalised adjacency: ``adj`` with one self-loop per node re-added when ``self_loops``, and
+    its symmetric edge values (shared by the layers built on ``gcn_norm``)."""
+    adj = with_self_loops(ctx, adj) if self_loops else adj
+    return adj, gcn_edge_weight(ctx, adj)
+
+
 def lower(ctx: LoweringContext, conv: GCNConv, qualname: str, x: Value, adj: Value) -> Value:
     reduce = reduce_of(conv, qualname)
     h = ctx.linear_module(conv.lin, qualify(qualname, "lin"), x)
     if conv.normalize:
-        adj = with_self_loops(ctx, adj) if conv.add_self_loops else adj
-        out = propagate(ctx, h, adj, reduce, gcn_edge_weight(ctx, adj))
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
+        out = propagate(ctx, h, adj, reduce, weight)
     else:
         out = propagate(ctx, h, adj, reduce)
     if conv.bias is not None:

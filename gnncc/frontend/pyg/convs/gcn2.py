@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GCN2Conv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -24,8 +24,7 @@ def lower(ctx: LoweringContext, conv: GCN2Conv, qualname: str, x: Value, adj: Va
     reduce = reduce_of(conv, qualname)
     weight = None
     if conv.normalize:
-        adj = with_self_loops(ctx, adj) if conv.add_self_loops else adj
-        weight = gcn_edge_weight(ctx, adj)
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
     h = ctx.emit("mul", [propagate(ctx, x, adj, reduce, weight), ctx.scalar(1 - conv.alpha)])
     h0 = ctx.emit("mul", [x_0, ctx.scalar(conv.alpha)])
 

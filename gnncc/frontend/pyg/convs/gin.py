@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
 from torch_geometric.nn import GINConv
 
-from gnncc.errors import UnsupportedError
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of, submodule
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -17,9 +15,8 @@ if TYPE_CHECKING:
 
 
 def lower(ctx: LoweringContext, conv: GINConv, qualname: str, x: Value, adj: Value) -> Value:
-    if not isinstance(conv.nn, torch.nn.Module):
-        raise UnsupportedError(f"layer '{qualname}' (GINConv) has nn={conv.nn!r}; only a torch.nn.Module is")
+    mlp = submodule(conv, qualname, "nn")
     out = propagate(ctx, x, adj, reduce_of(conv, qualname))
     scale = ctx.param(qualify(qualname, "one_plus_eps"), 1 + conv.eps.detach())  # current eps
     out = ctx.emit("add", [out, ctx.emit("mul", [scale, x])])
-    return ctx.call_module(conv.nn, qualify(qualname, "nn"), [out], {})
+    return ctx.call_module(mlp, qualify(qualname, "nn"), [out], {})

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
 from torch_geometric.nn import ResGatedGraphConv
 
-from gnncc.frontend.pyg.convs.common import reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import reduce_of, submodule, unsupported
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -24,8 +23,7 @@ def lower(ctx: LoweringContext, conv: ResGatedGraphConv, qualname: str, x: Value
     if conv.edge_dim is not None:
         raise unsupported(conv, qualname, f"has edge_dim={conv.edge_dim}, which needs edge features; "
                           "conv(x, edge_index) has none")
-    if not isinstance(conv.act, torch.nn.Module):
-        raise unsupported(conv, qualname, f"has act={conv.act!r}; only a torch.nn.Module activation is supported")
+    act = submodule(conv, qualname, "act")
     reduce = reduce_of(conv, qualname)
 
     def project(name: str, end: str) -> Value:
@@ -33,7 +31,7 @@ def lower(ctx: LoweringContext, conv: ResGatedGraphConv, qualname: str, x: Value
         return ctx.emit("gather", [h, adj], end=end)
 
     gate = ctx.emit("add", [project("lin_key", "dst"), project("lin_query", "src")])
-    gate = ctx.call_module(conv.act, qualify(qualname, "act"), [gate], {})
+    gate = ctx.call_module(act, qualify(qualname, "act"), [gate], {})
     out = ctx.emit("scatter", [ctx.emit("mul", [gate, project("lin_value", "src")]), adj], reduce=reduce)
     if conv.root_weight:
         out = ctx.emit("add", [out, ctx.linear_module(conv.lin_skip, qualify(qualname, "lin_skip"), x)])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import SimpleConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: SimpleConv, qualname: str, x: Value, adj: Value) -> Value:
     reduce = reduce_of(conv, qualname)
     if conv.combine_root == "self_loop":
-        adj = ctx.memo(("add_self_loops_keep", adj), lambda: ctx.emit(
-            "graph.add_self_loops", [adj], nnz_symbol=ctx.b.fresh_symbol(), keep_existing=True))
+        adj = with_self_loops(ctx, adj, keep_existing=True)
     out = propagate(ctx, x, adj, reduce)
     if conv.combine_root == "sum":
         return ctx.emit("add", [out, x])

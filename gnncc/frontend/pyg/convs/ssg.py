@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import SSGConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 def lower(ctx: LoweringContext, conv: SSGConv, qualname: str, x: Value, adj: Value) -> Value:
     reduce = reduce_of(conv, qualname)
-    adj = with_self_loops(ctx, adj) if conv.add_self_loops else adj
-    weight = gcn_edge_weight(ctx, adj)
+    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
     h = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     share = ctx.scalar((1 - conv.alpha) / conv.K)
     for _ in range(conv.K):
