@@ -48,7 +48,8 @@ def lower_model(model: Any, graph: Graph, in_features: int | None) -> Function:
     if isinstance(model, torch.nn.Module):
         from gnncc.frontend.pyg import lower_pyg
 
-        return lower_pyg(model, graph.num_nodes, graph.num_edges, in_features)
+        edge_shape = None if graph.edge_attr is None else tuple(graph.edge_attr.shape[1:])
+        return lower_pyg(model, graph.num_nodes, graph.num_edges, in_features, edge_shape)
     raise GnnccError(f"cannot compile a {type(model).__name__}; gnncc compiles torch.nn.Module (PyG) models")
 
 

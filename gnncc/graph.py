@@ -54,14 +54,19 @@ class DegreeStats:
 
 
 class Graph:
-    """A directed multigraph with ``num_nodes`` nodes and edges ``src -> dst``.
+    """A directed multigraph with ``num_nodes`` nodes and edges ``src -> dst``, optionally with edge data.
 
     Build it with ``Graph(edge_index, num_nodes=None)`` or the ``from_*`` constructors.
     It keeps CSR (out-edges, grouped by source) and CSC (in-edges, grouped by target)
     with int32 indices when they fit, and degree statistics.
+
+    ``edge_attr`` (``[E]`` or ``[E, D]``, in ``edge_index`` order; ``edge_weight`` is the same for
+    ``[E]``) is what a model called as ``model(x, edge_index, edge_attr)`` reads as its third argument:
+    edge weights of GCNConv and its kin, edge features of GINEConv or GATConv(edge_dim=...).
     """
 
-    def __init__(self, edge_index: Any, num_nodes: int | None = None) -> None:
+    def __init__(self, edge_index: Any, num_nodes: int | None = None, *, edge_attr: Any = None,
+                 edge_weight: Any = None) -> None:
         src, dst = _validate_edge_index(edge_index, num_nodes)
         if num_nodes is None:
             if src.numel() == 0:
@@ -73,15 +78,26 @@ class Graph:
         self.num_nodes = int(num_nodes)
         self._src = src
         self._dst = dst
+        if edge_weight is not None and edge_attr is not None:
+            raise GraphError("pass edge_weight or edge_attr, not both: a graph carries one edge tensor")
+        if edge_weight is not None:
+            self.edge_attr = _validate_edge_data("edge_weight", edge_weight, src.numel(), rank=(1,))
+        else:
+            self.edge_attr = None if edge_attr is None else _validate_edge_data(
+                "edge_attr", edge_attr, src.numel(), rank=(1, 2))
 
     # ---- constructors ----------------------------------------------------
     @classmethod
-    def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None) -> Graph:
-        return cls(edge_index, num_nodes)
+    def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None, *, edge_attr: Any = None,
+                        edge_weight: Any = None) -> Graph:
+        return cls(edge_index, num_nodes, edge_attr=edge_attr, edge_weight=edge_weight)
 
     @classmethod
     def from_pyg(cls, data: Any) -> Graph:
-        """From a PyG ``Data`` (anything with ``edge_index`` and ``num_nodes``)."""
+        """From a PyG ``Data`` (anything with ``edge_index`` and ``num_nodes``).
+
+        Its ``edge_weight``, else its ``edge_attr``, becomes the graph's edge data (see ``Graph``).
+        """
         if not hasattr(data, "edge_index") or data.edge_index is None:
             raise GraphError(f"{type(data).__name__} has no edge_index; expected a PyG Data object")
         # validate first: PyG's num_nodes infers the count from edge_index and fails on malformed ones
@@ -90,7 +106,10 @@ class Graph:
             num_nodes = getattr(data, "num_nodes", None)
         except Exception:  # PyG's last resort, edge_index.max() + 1, fails on e.g. uint16 ids: infer it here
             num_nodes = None
-        return cls(data.edge_index, num_nodes)
+        weight, attr = getattr(data, "edge_weight", None), getattr(data, "edge_attr", None)
+        if weight is not None:
+            return cls(data.edge_index, num_nodes, edge_weight=weight)
+        return cls(data.edge_index, num_nodes, edge_attr=attr)
 
     @classmethod
     def from_scipy(cls, matrix: Any) -> Graph:
@@ -175,7 +194,11 @@ class Graph:
         if n and (int(perm.min()) < 0 or int(perm.max()) >= n or bool((torch.bincount(perm, minlength=n) != 1).any())):
             raise GraphError(f"perm is not a permutation of 0..{n - 1}: every node id must appear exactly once")
         new_id = inverse_permutation(perm)
-        return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n)
+        return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n, edge_attr=self.edge_attr)
+
+    def without_edge_attr(self) -> Graph:
+        """The same edges with no edge data (``model(x, edge_index)`` then compiles as called so)."""
+        return Graph(self.edge_index, self.num_nodes)
 
     # ---- layouts ---------------------------------------------------------
     @property
@@ -189,17 +212,18 @@ class Graph:
 
     @cached_property
     def csc(self) -> Adjacency:
-        """In-edges grouped by target: ``indices`` are sources (what aggregation reads)."""
-        return self._layout(self._src, self._dst)
+        """In-edges grouped by target: ``indices`` are sources (what aggregation reads); the edge
+        data, if any, rides along in the same edge order."""
+        return self._layout(self._src, self._dst, self.edge_attr)
 
     @cached_property
     def csr(self) -> Adjacency:
         """Out-edges grouped by source: ``indices`` are targets."""
         return self._layout(self._dst, self._src)
 
-    def _layout(self, src: torch.Tensor, dst: torch.Tensor) -> Adjacency:
+    def _layout(self, src: torch.Tensor, dst: torch.Tensor, edge_values: torch.Tensor | None = None) -> Adjacency:
         try:
-            return Adjacency.from_coo(src, dst, self.num_nodes, self.num_nodes)
+            return Adjacency.from_coo(src, dst, self.num_nodes, self.num_nodes, edge_values)
         except (MemoryError, RuntimeError) as e:
             if isinstance(e, RuntimeError) and "alloc" not in str(e):
                 raise
@@ -225,12 +249,25 @@ class Graph:
         return int((self._src == self._dst).sum())
 
     @cached_property
-    def signature(self) -> str:
-        """Hash of the exact edge multiset order and node count (keys per-graph caches)."""
+    def structure_signature(self) -> str:
+        """Hash of the exact edge multiset order and node count: what a kernel's speed depends on
+        (keys tuning records)."""
         h = hashlib.sha256()
         h.update(str(self.num_nodes).encode())
         h.update(self._src.numpy().tobytes())
         h.update(self._dst.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    @cached_property
+    def signature(self) -> str:
+        """Hash of the structure and the edge data (keys per-graph caches); the structure's alone
+        for a graph without edge data."""
+        if self.edge_attr is None:
+            return self.structure_signature
+        h = hashlib.sha256()
+        h.update(self.structure_signature.encode())
+        h.update(f"edge_attr {self.edge_attr.dtype} {list(self.edge_attr.shape)}".encode())
+        h.update(self.edge_attr.numpy().tobytes())
         return h.hexdigest()[:16]
 
     def summary(self) -> str:
@@ -238,7 +275,10 @@ class Graph:
         return (
             f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, "
             f"self_loops={self.num_self_loops}, in-degree min/mean/max={d.min}/{d.mean:.2f}/{d.max}, "
-            f"isolated_targets={d.zero}, index={str(self.index_dtype).removeprefix('torch.')})"
+            f"isolated_targets={d.zero}, index={str(self.index_dtype).removeprefix('torch.')}"
+            + ("" if self.edge_attr is None else
+               f", edge_attr={str(self.edge_attr.dtype).removeprefix('torch.')}{list(self.edge_attr.shape)}")
+            + ")"
         )
 
     __repr__ = summary
@@ -298,6 +338,28 @@ def _validate_edge_index(edge_index: Any, num_nodes: int | None) -> tuple[torch.
                 "ids must be in [0, num_nodes)"
             )
     return src, dst
+
+
+def _validate_edge_data(name: str, data: Any, num_edges: int, rank: tuple[int, ...]) -> torch.Tensor:
+    """Edge data of ``num_edges`` rows as a contiguous CPU tensor: float32 for any float input, other
+    real dtypes kept (a model that reads them gets an error naming the dtype)."""
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind not in "biuf":
+            raise GraphError(f"{name} must be a numeric array, got numpy dtype {data.dtype}")
+        data = torch.from_numpy(np.ascontiguousarray(data))
+    if not isinstance(data, torch.Tensor):
+        raise GraphError(f"{name} must be a tensor, got {type(data).__name__}")
+    if data.layout != torch.strided or data.device.type == "meta" or data.is_complex():
+        raise GraphError(f"{name} must be a dense real tensor with data, got {data.dtype} {data.layout} "
+                         f"on {data.device}")
+    shapes = " or ".join(("[E]", "[E, D]")[r - 1] for r in rank)
+    if data.dim() not in rank or data.shape[0] != num_edges:
+        raise GraphError(f"{name} must have shape {shapes} with E={num_edges} (one row per edge of "
+                         f"edge_index, in its order), got {list(data.shape)}")
+    data = data.detach().to("cpu")
+    if data.is_floating_point():
+        data = data.to(torch.float32)
+    return data.contiguous().clone()
 
 
 def _dtype_error(dtype: str) -> GraphError:

@@ -54,6 +54,17 @@ def test_bench_models_checks_against_pyg_and_writes_json(tmp_path, capsys):
     assert "gcn" in capsys.readouterr().out
 
 
+def test_bench_edge_data_models_get_random_edge_data(tmp_path, capsys):
+    """The zoo's edge-data models are benchmarked as called with edge weights / features."""
+    out = tmp_path / "edge_models.json"
+    assert main(["bench", "--model", "gcn_weighted", "gine", "gat_edge", "--graph", "cora", "--repeat", "1",
+                 "--passes", "1", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert [r["model"] for r in records] == ["gcn_weighted", "gine", "gat_edge"]
+    for r in records:
+        assert r["relative_error"] < 1e-4 and r["gnncc_ms"] > 0 and r["pyg_ms"] > 0
+
+
 def test_bench_models_profile_prints_and_records_each_kernel(tmp_path, capsys):
     out = tmp_path / "models.json"
     assert main(["bench", "--model", "gin", "--graph", "cora", "--repeat", "2", "--profile", "--json", str(out)]) == 0

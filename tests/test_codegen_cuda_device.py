@@ -68,12 +68,23 @@ def test_edge_families_on_device(family, shapes, attrs):
 @pytest.mark.parametrize("score,shapes,attrs", [
     ("gat", [("adj", ()), ("src", (3, 5)), ("src", (3,)), ("dst", (3,))], {"heads": "concat"}),
     ("dot", [("adj", ()), ("src", (2, 8)), ("src", (2, 8)), ("dst", (2, 8))], {"heads": "mean", "scale": 0.01}),
+    ("gat", [("adj", ()), ("src", (3, 5)), ("src", (3,)), ("dst", (3,)), ("nnz", (3,))],
+     {"heads": "mean", "edge_bias": True}),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_attention_on_device(score, shapes, attrs):
     for config in [None, *neighbour_configs("attention", "cuda")]:
         for adj in GRAPHS.values():
             if adj.num_src == adj.num_dst:
                 check_node(*sparse_node("attention_spmm", adj, shapes, score=score, **attrs), config, CUDA)
+
+
+@pytest.mark.parametrize("config", [None, *neighbour_configs("spmm", "cuda")], ids=str)
+def test_edge_messages_on_device(config):
+    """GINE's ``relu(x_j + e_ji)`` summed, and a max of ``x_j + e_ji``, under every spmm schedule."""
+    for adj in GRAPHS.values():
+        for reduce, act in (("sum", "relu"), ("max", "")):
+            check_node(*sparse_node("fused_spmm", adj, [("adj", ()), ("src", (24,)), ("nnz", (24,))], reduce=reduce,
+                                    weighted=True, edge_op="add", message_act=act), config, CUDA)
 
 
 @pytest.mark.parametrize("config", [None, *neighbour_configs("spmm_matmul", "cuda")], ids=str)

@@ -28,7 +28,7 @@ def test_unary_scalar_and_empty():
 
 
 BROADCASTS = [((4, 5), (4, 5)), ((4, 5), (5,)), ((4, 1), (1, 5)), ((3, 4, 5), (4, 1)), ((2, 1, 5), (3, 1)),
-              ((), (6,)), ((7,), ())]
+              ((), (6,)), ((7,), ()), ((0, 2, 5), (0, 2, 1))]  # last: an edge tensor of a graph without edges
 
 
 @pytest.mark.parametrize("op", BINARY_OPS)

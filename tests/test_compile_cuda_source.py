@@ -33,3 +33,17 @@ def test_every_kernel_of_the_model_compiles_with_nvcc(name, tmp_path):
         assert "__global__" in source, f"{node.op}: no CUDA kernel in the generated source"
         cubin = compile_cubin(source, "sm_90")
         assert len(cubin) > 0, f"{node.op}: empty cubin"
+
+
+@pytest.mark.parametrize("name", ["gcn_weighted", "gine", "gat_edge"])
+def test_edge_data_models_compile_with_nvcc(name):
+    """The zoo's models that read edge weights or features: weighted spmm, GINE's fused edge messages,
+    attention with an edge bias."""
+    from gnncc.cli import zoo
+
+    graph = zoo.with_edge_data(name, random_graph(30, 90, seed=0))
+    _, ir, _ = optimise(zoo.build(name, 12, 5), graph)
+    kernels, _ = build_kernels(ir, resolve_target("cuda:sm_90", require_device=False))
+    assert kernels
+    for node, kernel in kernels.items():
+        assert len(compile_cubin(kernel.source(), "sm_90")) > 0, f"{node.op}: empty cubin"

@@ -24,3 +24,13 @@ def test_more_layers_runs(capsys, monkeypatch):
     assert len(errors) == 3 and max(errors) < 1e-4, out
     for shown in ("moved in front of", "summed first: one spmm", "dot attention", "node products gathered at"):
         assert shown in out, shown
+
+
+def test_edge_features_runs(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["edge_features.py"])
+    runpy.run_path(str(EXAMPLES / "edge_features.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    errors = [float(line.split("relative error vs PyG ", 1)[1].split(",")[0]) for line in out.splitlines()
+              if line.startswith("== ")]
+    assert len(errors) == 3 and max(errors) < 1e-4, out
+    assert "graph.edge_attr 1->0" in out and "graph.self_loop_values 1->0" in out, out

@@ -226,13 +226,14 @@ ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "cluster_no_loops": (lambda: Single(pyg.ClusterGCNConv(FIN, 2, add_self_loops=False)),
                          r"'conv' \(ClusterGCNConv\) has add_self_loops=False"),
     "transformer_edge_dim": (lambda: Single(pyg.TransformerConv(FIN, 2, edge_dim=3)),
-                             r"'conv' \(TransformerConv\) has edge_dim=3, which needs edge features"),
+                             r"'conv' \(TransformerConv\) has edge_dim=3, which needs edge features: call it as "
+                             r"conv\(x, edge_index, edge_attr\) on a graph with edge_attr"),
     "res_gated_edge_dim": (lambda: Single(pyg.ResGatedGraphConv(FIN, 2, edge_dim=3)),
-                           r"'conv' \(ResGatedGraphConv\) has edge_dim=3"),
+                           r"'conv' \(ResGatedGraphConv\) has edge_dim=3, which needs edge features"),
     "fa_unnormalised": (lambda: InitialResidual(pyg.FAConv(FIN, normalize=False)),
                         r"'conv' \(FAConv\) has normalize=False, which needs edge weights"),
-    "gcn2_extra_argument": (_WithEdgeWeight, r"must be called as conv\(x, x_0, edge_index\); extra arguments "
-                                             r"\['edge_weight'\]"),
+    "gcn2_edge_weight_from_features": (_WithEdgeWeight, r"GCN2Conv\) needs edge_weight of shape \[E\] or \[E, D\] "
+                                                        r"with one row per edge of edge_index"),
     "edge_conv_function": (lambda: Single(pyg.EdgeConv(torch.relu)), r"'conv' \(EdgeConv\) has nn=.*torch.nn.Module"),
     "gen_msg_norm": (lambda: Single(pyg.GENConv(FIN, FIN, msg_norm=True)), r"'conv' \(GENConv\) has msg_norm=True"),
     "gen_power_mean": (lambda: Single(pyg.GENConv(FIN, FIN, aggr="powermean")),

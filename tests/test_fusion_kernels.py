@@ -34,6 +34,11 @@ def _cases(adj: Adjacency) -> dict[str, tuple[Node, list]]:
                                                                          "mul[scalar]", "leaky_relu[0.3]",
                                                                          "sub[row]"]),
         "spmm_max_wide": _node("fused_spmm", adj, [(m, 70), (1, 70)], reduce="max", epilogue=["add[feat]", "elu"]),
+        "spmm_edge_add_relu": _node("fused_spmm", adj, [(m, 7), (e, 7), (n, 7)], weighted=True, edge_op="add",
+                                    message_act="relu", epilogue=["add[node]"]),
+        "spmm_edge_add_max": _node("fused_spmm", adj, [(m, 33), (e, 33)], reduce="max", weighted=True,
+                                   edge_op="add", message_act="leaky_relu[0.2]"),
+        "spmm_act_mean": _node("fused_spmm", adj, [(m, 5)], reduce="mean", message_act="elu[0.5]"),
     }
     if n == m:
         cases |= {
@@ -49,6 +54,10 @@ def _cases(adj: Adjacency) -> dict[str, tuple[Node, list]]:
                                 heads="concat", scale=0.447, epilogue=["add[node]"]),
             "dot_mean": _node("attention_spmm", adj, [(m, 3, 4), (m, 3, 4), (n, 3, 4)], score="dot", heads="mean",
                               scale=2.0),
+            "gat_edge_bias": _node("attention_spmm", adj, [(m, 3, 5), (m, 3), (n, 3), (e, 3), (1, 15)], score="gat",
+                                   heads="concat", edge_bias=True, epilogue=["add[feat]"]),
+            "gatv2_edge_bias_mean": _node("attention_spmm", adj, [(m, 2, 4), (n, 2, 4), (1, 2, 4), (e, 2, 4)],
+                                          score="gatv2", heads="mean", edge_bias=True),
         }
     return cases
 
@@ -63,7 +72,16 @@ def test_fused_kernels_match_the_interpreter(graph: str) -> None:
             check_node(node, data, config, rtol=1e-4)
 
 
-ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean", "dot_concat")
+ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean", "dot_concat", "gat_edge_bias", "gatv2_edge_bias_mean")
+
+
+@pytest.mark.parametrize("config", neighbour_configs("spmm"), ids=str)
+def test_edge_messages_under_every_spmm_schedule(config: dict) -> None:
+    """``relu(x_j + e_ji)`` read per edge and feature under every aggregation layout (neighbour groups,
+    degree buckets, column partitions with their own edge ids)."""
+    cases = _cases(GRAPHS["hub"])
+    for case in ("spmm_edge_add_relu", "spmm_edge_add_max"):
+        check_node(*cases[case], config, rtol=1e-4)
 
 
 @pytest.mark.parametrize("config", neighbour_configs("attention"), ids=str)

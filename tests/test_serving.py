@@ -108,6 +108,22 @@ def test_build_cli(tmp_path, capsys):
     assert relative_error(gnncc.load(reordered)(cora.x, cora.graph), want) < 1e-5
 
 
+def test_build_cli_edge_model_serves_the_graphs_edge_data(tmp_path, capsys):
+    """``gnncc build --model gine`` compiles with the zoo's random edge features; the library then reads
+    the edge features of each graph it is called with."""
+    from gnncc.cli import zoo
+
+    out = tmp_path / "gine.so"
+    assert main(["build", "--model", "gine", "--graph", "cora", "-o", str(out)]) == 0
+    assert "edge_attr=float32[10556, 8]" in capsys.readouterr().out
+    cora = datasets.load("cora")
+    graph = zoo.with_edge_data("gine", cora.graph, seed=1)
+    model = zoo.build("gine", cora.x.shape[1], 7)
+    with torch.no_grad():
+        want = model(cora.x, graph.edge_index, graph.edge_attr)
+    assert relative_error(gnncc.load(out)(cora.x, graph), want) < 1e-4
+
+
 def test_build_cli_help_and_errors(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])

@@ -256,16 +256,19 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
     device = target.device
     x, edge_index = data.x.to(device), data.graph.edge_index.to(device)
     model = zoo.build(model_name, x.shape[1], 16).to(device)
-    cm = gnncc.compile(model, data.graph, target=target, tuning_log=log, reorder=reorder)
+    graph = zoo.with_edge_data(model_name, data.graph)  # random edge weights or features, if the model reads them
+    edge = () if graph.edge_attr is None else (graph.edge_attr.to(device),)
+    cm = gnncc.compile(model, graph, target=target, tuning_log=log, reorder=reorder)
     with torch.no_grad():
-        ref = model(x, edge_index)
+        ref = model(x, edge_index, *edge)
         err = relative_error(cm(x), ref)
         if err > 1e-4:
             raise RuntimeError(f"gnncc {model_name} on {graph_name}: wrong result (relative error {err:.1e})")
-        runs = {"gnncc": lambda: cm(x), "pyg": lambda: model(x, edge_index)}
-        candidates = {"pyg_sparse": lambda: partial(model, x, _pyg_sparse_adjacency(edge_index, data.graph.num_nodes))}
+        runs = {"gnncc": lambda: cm(x), "pyg": lambda: model(x, edge_index, *edge)}
+        candidates = {"pyg_sparse": lambda: partial(model, x, _pyg_sparse_adjacency(edge_index, data.graph.num_nodes),
+                                                    *edge)}
         if pyg_compile:
-            candidates["pyg_compile"] = lambda: partial(torch.compile(model), x, edge_index)
+            candidates["pyg_compile"] = lambda: partial(torch.compile(model), x, edge_index, *edge)
         for label, make in candidates.items():
             try:
                 run = make()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from gnncc.cli import zoo
 from gnncc.cli.zoo import MODEL_NAMES
 from gnncc.errors import GnnccError
 from gnncc.reorder import METHODS
@@ -40,8 +41,6 @@ shapes still fit (see docs/serving.md); weights are random (seeded) for zoo mode
 
 def _model(spec: str, in_features: int, hidden: int, classes: int) -> torch.nn.Module:
     """A zoo model by name, or ``file.py:factory`` (the factory's torch.nn.Module, in eval mode)."""
-    from gnncc.cli import zoo
-
     if spec in zoo.MODEL_NAMES:
         return zoo.build(spec, in_features, classes, hidden)
     file, sep, factory = spec.rpartition(":")
@@ -73,10 +72,11 @@ def run_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.log is not None and not Path(args.log).is_file():
         raise GnnccError(f"--log: no such file {args.log}")
-    cm = gnncc.compile(model, data.graph, target=args.target, in_features=data.x.shape[1], tuning_log=args.log,
+    graph = zoo.with_edge_data(args.model, data.graph)  # a zoo model that reads edge data gets random data
+    cm = gnncc.compile(model, graph, target=args.target, in_features=data.x.shape[1], tuning_log=args.log,
                        reorder=args.reorder)
     path = cm.export(args.output)
-    print(f"compiled {args.model} for {data.graph.summary()} on {cm.target} "
+    print(f"compiled {args.model} for {graph.summary()} on {cm.target} "
           f"({len(cm.kernels)} kernels, node reordering {args.reorder}, {time.perf_counter() - start:.2f}s)")
     sources = Counter(cm.config_sources.values())
     print("schedules: " + ", ".join(f"{n} {source}" for source, n in sorted(sources.items())))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gnncc.cli import zoo
 from gnncc.cli.zoo import MODEL_NAMES
 from gnncc.errors import GnnccError
 
@@ -61,8 +62,6 @@ def _load_factory(spec: str) -> Any:
 
 def build_model(spec: str, in_features: int, num_classes: int) -> torch.nn.Module:
     """A zoo model by name, or ``FILE.py:FACTORY`` called as ``factory(in, classes)`` or ``factory()``."""
-    from gnncc.cli import zoo
-
     if spec in zoo.MODEL_NAMES:
         return zoo.build(spec, in_features, num_classes)
     factory = _load_factory(spec)
@@ -178,7 +177,7 @@ def run_tune(args: argparse.Namespace) -> int:
         what = f"{args.op} F={args.feat}"
     else:
         model = build_model(args.model, data.x.shape[1], _num_classes(args.graph)).to(target.device)
-        tasks = model_tasks(model, data.graph, data.x.to(target.device), target)
+        tasks = model_tasks(model, zoo.with_edge_data(args.model, data.graph), data.x.to(target.device), target)
         what = f"{args.model} ({len(tasks)} kernels)"
     trials = args.trials if args.trials is not None or args.time is not None else 32
     db = Database(args.log)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp", "cheb", "tag", "transformer", "gcn2")
+MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp", "cheb", "tag", "transformer", "gcn2", "gcn_weighted", "gine",
+               "gat_edge")
+# the models called with edge data, and its width: [E] weights (None) or [E, D] features
+EDGE_MODELS: dict[str, int | None] = {"gcn_weighted": None, "gine": 8, "gat_edge": 8}
 
 
 class GCN(nn.Module):
@@ -125,14 +130,73 @@ class GCNII(nn.Module):
         return self.lin_out(x)
 
 
+class WeightedGCN(GCN):
+    """GCN with edge weights: ``model(x, edge_index, edge_weight)``."""
+
+    def forward(self, x, edge_index, edge_weight):
+        x = F.dropout(x, p=0.5, training=self.training)
+        x = self.conv1(x, edge_index, edge_weight).relu()
+        x = F.dropout(x, p=0.5, training=self.training)
+        return self.conv2(x, edge_index, edge_weight)
+
+
+class GINE(nn.Module):
+    """Two GINEConv layers (OGB's molecule GNNs' layer) over edge features of width 8."""
+
+    def __init__(self, fin: int, hidden: int, fout: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import GINEConv
+
+        dim = EDGE_MODELS["gine"]
+        self.conv1 = GINEConv(nn.Sequential(nn.Linear(fin, hidden), nn.ReLU(), nn.Linear(hidden, hidden)), edge_dim=dim)
+        self.conv2 = GINEConv(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, fout)),
+                              edge_dim=dim)
+
+    def forward(self, x, edge_index, edge_attr):
+        x = self.conv1(x, edge_index, edge_attr).relu()
+        return self.conv2(x, edge_index, edge_attr)
+
+
+class EdgeGAT(nn.Module):
+    """GAT whose attention also reads edge features of width 8 (``GATConv(edge_dim=8)``)."""
+
+    def __init__(self, fin: int, hidden: int, fout: int, heads: int = 8) -> None:
+        super().__init__()
+        from torch_geometric.nn import GATConv
+
+        dim = EDGE_MODELS["gat_edge"]
+        self.conv1 = GATConv(fin, hidden, heads=heads, edge_dim=dim)
+        self.conv2 = GATConv(hidden * heads, fout, heads=1, concat=False, edge_dim=dim)
+
+    def forward(self, x, edge_index, edge_attr):
+        x = F.elu(self.conv1(x, edge_index, edge_attr))
+        return self.conv2(x, edge_index, edge_attr)
+
+
+def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
+    """``graph`` (a ``gnncc.Graph``) with the random edge data zoo model ``name`` reads (seeded: positive
+    weights, or normal features), or ``graph`` itself for a model without."""
+    if name not in EDGE_MODELS:
+        return graph
+    from gnncc.graph import Graph
+
+    gen = torch.Generator().manual_seed(seed)
+    width = EDGE_MODELS[name]
+    if width is None:
+        return Graph(graph.edge_index, graph.num_nodes, edge_weight=torch.rand(graph.num_edges, generator=gen) + 0.1)
+    return Graph(graph.edge_index, graph.num_nodes, edge_attr=torch.randn(graph.num_edges, width, generator=gen))
+
+
 def build(name: str, fin: int, fout: int, hidden: int = 16, seed: int = 0) -> nn.Module:
     """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps; GCNII: 8 layers
-    between two Linears) with deterministic weights, in eval mode."""
+    between two Linears) with deterministic weights, in eval mode. The models in ``EDGE_MODELS`` are
+    called with edge data (see ``with_edge_data``)."""
     torch.manual_seed(seed)
-    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet, "gcn2": GCNII}
+    classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet, "gcn2": GCNII,
+               "gcn_weighted": WeightedGCN, "gine": GINE, "gat_edge": EdgeGAT}
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    hidden = 8 if name in ("gat", "transformer") and hidden == 16 else hidden
+    hidden = 8 if name in ("gat", "transformer", "gat_edge") and hidden == 16 else hidden
     if name in classes:
         return classes[name](fin, hidden, fout).eval()
     return TwoConv(name, fin, hidden, fout).eval()

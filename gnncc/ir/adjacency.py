@@ -86,6 +86,8 @@ class Adjacency:
     indices: torch.Tensor  # [nnz] source node of each edge
     num_src: int
     num_dst: int
+    # the graph's edge data (``graph.edge_attr``) in this edge order; only a graph's own adjacency has it
+    edge_values: torch.Tensor | None = field(default=None, compare=False, repr=False)
     # derived layouts by (kind, group size), computed on first use (``segments``, ``buckets``); not
     # part of equality
     _layouts: dict[tuple[str, int], tuple] = field(default_factory=dict, compare=False, repr=False)
@@ -108,16 +110,19 @@ class Adjacency:
             raise ValueError(f"a source index lies outside [0, {self.num_src})")
 
     @staticmethod
-    def from_coo(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int) -> Adjacency:
-        """Group edges by destination, keeping the given order within a group (stable)."""
+    def from_coo(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int,
+                 edge_values: torch.Tensor | None = None) -> Adjacency:
+        """Group edges by destination, keeping the given order within a group (stable); ``edge_values``
+        (one row per given edge) are reordered alike."""
         src = src.to(torch.int64)
         dst = dst.to(torch.int64)
-        order = torch.sort(dst, stable=True).indices
+        order = _by_destination(dst)
         counts = torch.bincount(dst, minlength=num_dst)
         indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
         torch.cumsum(counts, 0, out=indptr[1:])
         itype = index_dtype_for(max(num_src, num_dst), int(src.numel()))
-        return Adjacency(indptr.to(itype), src[order].to(itype).contiguous(), num_src, num_dst)
+        values = None if edge_values is None else edge_values[order].contiguous()
+        return Adjacency(indptr.to(itype), src[order].to(itype).contiguous(), num_src, num_dst, values)
 
     def dst_ids(self) -> torch.Tensor:
         """Destination of every edge, in edge order (int64, on the adjacency's device)."""
@@ -140,6 +145,31 @@ class Adjacency:
         return Adjacency.from_coo(
             torch.cat([src[keep], loops]), torch.cat([dst[keep], loops]), self.num_src, self.num_dst
         )
+
+    def self_loop_values(self, values: torch.Tensor, fill: float | str, reuse_existing: bool) -> torch.Tensor:
+        """``values`` (one row per edge of this adjacency) for the edges of ``with_self_loops()``: each
+        other edge keeps its row, and node ``v``'s new loop gets ``fill``, a number or a reduction
+        (``"mean"``, ``"sum"``, ``"max"``, ``"min"``) of the rows of ``v``'s other in-edges (0 with none),
+        as PyG's ``add_self_loops(..., fill_value)`` after ``remove_self_loops``. With ``reuse_existing``
+        a node that had a self-loop keeps that loop's row (the last one's, among duplicates), as PyG's
+        ``add_remaining_self_loops``."""
+        src, dst = self.src_ids(), self.dst_ids()
+        keep = src != dst
+        n = self.num_dst
+        loops = values.new_zeros((n, *values.shape[1:]))
+        if isinstance(fill, str):
+            kept_dst = dst[keep].reshape(-1, *[1] * (values.dim() - 1)).expand_as(values[keep])
+            reduce = {"mean": "mean", "sum": "sum", "max": "amax", "min": "amin"}[fill]
+            loops = loops.scatter_reduce(0, kept_dst, values[keep], reduce, include_self=False)
+        else:
+            loops.fill_(float(fill))
+        if reuse_existing:
+            positions = torch.nonzero(~keep).flatten()
+            last = torch.full((n,), -1, dtype=torch.int64).scatter_reduce(0, dst[positions], positions, "amax")
+            has_loop = last >= 0
+            loops[has_loop] = values[last[has_loop]]
+        ids = torch.arange(n, dtype=torch.int64)
+        return torch.cat([values[keep], loops])[_by_destination(torch.cat([dst[keep], ids]))].contiguous()
 
     def without_self_loops(self) -> Adjacency:
         """The same edges less every self-loop (PyG's remove_self_loops)."""
@@ -188,10 +218,16 @@ class Adjacency:
         """This adjacency on ``device`` (itself when already there, keeping computed layouts)."""
         if self.indptr.device == torch.device(device):
             return self
-        moved = Adjacency(self.indptr.to(device), self.indices.to(device), self.num_src, self.num_dst)
+        values = None if self.edge_values is None else self.edge_values.to(device)
+        moved = Adjacency(self.indptr.to(device), self.indices.to(device), self.num_src, self.num_dst, values)
         for key, layout in self._layouts.items():
             moved._layouts[key] = type(layout)(*(t.to(device) for t in layout))
         return moved
+
+
+def _by_destination(dst: torch.Tensor) -> torch.Tensor:
+    """The edge order grouped by destination, given order kept within a group (every adjacency's)."""
+    return torch.sort(dst, stable=True).indices
 
 
 def _row_segments(indptr: torch.Tensor, group: int) -> RowSegments:

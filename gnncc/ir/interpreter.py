@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from gnncc.errors import IRError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Function, Node, Value
-from gnncc.ir.ops import parse_epilogue
+from gnncc.ir.ops import attention_epilogue_start, parse_epilogue
 
 _UNARY = {
     "relu": lambda x, a: torch.relu(x),
@@ -71,10 +71,14 @@ def _edge_expand(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return w.view(*w.shape, *([1] * (x.dim() - w.dim())))
 
 
-def _spmm(adj: Adjacency, x: torch.Tensor, w: torch.Tensor | None, reduce: str) -> torch.Tensor:
+def _spmm(adj: Adjacency, x: torch.Tensor, w: torch.Tensor | None, reduce: str, edge_op: str = "mul",
+          act: str = "") -> torch.Tensor:
+    """``reduce`` over each row's in-edges of ``act(x[src] edge_op w[e])`` (scaled rows without ``act``)."""
     msg = x.index_select(0, adj.src_ids().to(x.device))
     if w is not None:
-        msg = msg * _edge_expand(w, msg)
+        msg = msg + w if edge_op == "add" else msg * _edge_expand(w, msg)
+    if act:
+        msg = apply_epilogue(msg, [act], [])
     return segment_reduce(msg, adj, reduce)
 
 
@@ -93,20 +97,39 @@ def apply_epilogue(out: torch.Tensor, steps: list[str] | tuple[str, ...], operan
 
 
 def _attention_spmm(attrs: dict[str, Any], adj: Adjacency, x: torch.Tensor, p: torch.Tensor,
-                    q: torch.Tensor) -> torch.Tensor:
-    """GAT (``leaky_relu(p[src] + q[dst])``), GATv2 (``q . leaky_relu(x[src] + p[dst])``) or dot-product
-    (``scale * p[src] . q[dst]``) scores, edge softmax, weighted sum of source rows, heads concatenated
-    or averaged."""
+                    q: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """GAT (``leaky_relu(p[src] + q[dst] (+ bias[e]))``), GATv2 (``q . leaky_relu(x[src] + p[dst]
+    (+ bias[e]))``) or dot-product (``scale * p[src] . q[dst]``) scores, edge softmax, weighted sum of
+    source rows, heads concatenated or averaged."""
     src, dst = adj.src_ids().to(x.device), adj.dst_ids().to(x.device)
     if attrs["score"] == "gat":
-        scores = F.leaky_relu(p.index_select(0, src) + q.index_select(0, dst), attrs["negative_slope"])
+        pre = p.index_select(0, src) + q.index_select(0, dst)
+        scores = F.leaky_relu(pre if bias is None else pre + bias, attrs["negative_slope"])
     elif attrs["score"] == "dot":
         scores = (p.index_select(0, src) * q.index_select(0, dst)).sum(-1) * attrs["scale"]
     else:
-        mixed = F.leaky_relu(x.index_select(0, src) + p.index_select(0, dst), attrs["negative_slope"])
+        pre = x.index_select(0, src) + p.index_select(0, dst)
+        mixed = F.leaky_relu(pre if bias is None else pre + bias, attrs["negative_slope"])
         scores = (mixed * q).sum(-1)
     out = _spmm(adj, x, _edge_softmax(adj, scores), "sum")
     return out.reshape(out.shape[0], -1) if attrs["heads"] == "concat" else out.mean(1)
+
+
+def _edge_attr(adj: Adjacency, width: int | None) -> torch.Tensor:
+    """The graph's edge data, checked against the shape the model was compiled for."""
+    want = "[E] (edge weights)" if width is None else f"[E, {width}] (edge features)"
+    values = adj.edge_values
+    if values is None:
+        keyword = "edge_weight" if width is None else "edge_attr"
+        raise IRError(f"graph.edge_attr: the model reads edge data of shape {want}, but the graph has none; "
+                      f"pass it as gnncc.Graph(edge_index, {keyword}=...) or in a PyG Data's {keyword}")
+    if values.shape[1:] != (() if width is None else (width,)):
+        raise IRError(f"graph.edge_attr: the model reads edge data of shape {want}, but the graph's edge_attr "
+                      f"has shape {list(values.shape)}")
+    if values.dtype != torch.float32:
+        raise IRError(f"graph.edge_attr: the graph's edge_attr is {values.dtype}; gnncc computes with float32 "
+                      "edge data (convert it with .float())")
+    return values
 
 
 def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = None) -> Any:
@@ -124,6 +147,10 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         return args[0].degrees(attrs["end"])
     if op == "graph.edge_full":
         return torch.full((args[0].nnz,), float(attrs["value"]))
+    if op == "graph.edge_attr":
+        return _edge_attr(args[0], attrs["width"])
+    if op == "graph.self_loop_values":
+        return args[1].self_loop_values(args[0], attrs["fill"], attrs["reuse_existing"])
     if op == "gather":
         x, adj = args
         ids = adj.src_ids() if attrs["end"] == "src" else adj.dst_ids()
@@ -135,14 +162,17 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "fused_spmm":
         n_agg = 3 if attrs["weighted"] else 2
         x = args[1][:, attrs["x_cols"][0]:attrs["x_cols"][1]] if attrs["x_cols"] else args[1]
-        out = _spmm(args[0], x, args[2] if attrs["weighted"] else None, attrs["reduce"])
+        out = _spmm(args[0], x, args[2] if attrs["weighted"] else None, attrs["reduce"], attrs["edge_op"],
+                    attrs["message_act"])
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:])
     if op == "spmm_matmul":
         n_agg = 3 if attrs["weighted"] else 2
-        out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"])
+        out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"], attrs["edge_op"],
+                    attrs["message_act"])
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:-1]) @ args[-1]
     if op == "attention_spmm":
-        return apply_epilogue(_attention_spmm(attrs, *args[:4]), attrs["epilogue"], args[4:])
+        start = attention_epilogue_start(attrs)
+        return apply_epilogue(_attention_spmm(attrs, *args[:start]), attrs["epilogue"], args[start:])
     if op == "sddmm":
         adj, u, v = args
         us = u.index_select(0, adj.src_ids().to(u.device))

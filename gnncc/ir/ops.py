@@ -154,10 +154,39 @@ def _infer_degree(types, attrs):
     return TensorType((a.num_src if attrs["end"] == "src" else a.num_dst,), FLOAT)
 
 
+def _infer_edge_attr(types, attrs):
+    a = _adj("graph.edge_attr", types[0])
+    width = attrs["width"]
+    if width is not None and (not isinstance(width, int) or width < 1):
+        raise _fail("graph.edge_attr", f"width must be None (edge weights [E]) or a positive int, got {width!r}")
+    return TensorType((a.nnz,) if width is None else (a.nnz, width), FLOAT)
+
+
+_LOOP_FILLS = ("mean", "sum", "max", "min")
+
+
+def _infer_loop_values(types, attrs):
+    values = _tensor("graph.self_loop_values", types[0], "values")
+    adj = _adj("graph.self_loop_values", types[1])
+    looped = _adj("graph.self_loop_values", types[2], "adjacency with self-loops")
+    fill = attrs["fill"]
+    if isinstance(fill, str) and fill not in _LOOP_FILLS or isinstance(fill, bool) or not isinstance(
+            fill, (str, int, float)):
+        raise _fail("graph.self_loop_values", f"fill must be a number or one of {_LOOP_FILLS}, got {fill!r}")
+    if values.rank == 0 or not _same_dim(values.shape[0], adj.nnz):
+        raise _fail("graph.self_loop_values", f"values {values} do not have one row per edge of {adj}")
+    return TensorType((looped.nnz, *values.shape[1:]), values.dtype)
+
+
 _register("graph.add_self_loops", "graph", 1, _self_loops_infer("graph.add_self_loops"), nnz_symbol=REQUIRED,
           keep_existing=False)
 _register("graph.remove_self_loops", "graph", 1, _self_loops_infer("graph.remove_self_loops"), nnz_symbol=REQUIRED)
 _register("graph.edge_full", "graph", 1, _infer_edge_full, value=1.0)
+# the graph's own edge data (``Graph.edge_attr``), in the order of the graph's adjacency
+_register("graph.edge_attr", "graph", 1, _infer_edge_attr, width=None)
+# edge values carried onto graph.add_self_loops(adj): inputs (values, adj, looped); see
+# Adjacency.self_loop_values
+_register("graph.self_loop_values", "graph", 3, _infer_loop_values, fill=REQUIRED, reuse_existing=False)
 _register("graph.degree", "graph", 1, _infer_degree, end="dst")
 
 
@@ -443,23 +472,47 @@ def window_type(x: TensorType, cols: tuple[int, ...] | list[int]) -> TensorType:
     return TensorType((x.shape[0], cols[1] - cols[0]), x.dtype)
 
 
+def _check_message(op: str, attrs: dict[str, Any]) -> None:
+    """``edge_op`` (how edge values meet a source row) and ``message_act`` (an activation of the message)."""
+    if attrs.get("edge_op", "mul") not in ("mul", "add"):
+        raise _fail(op, f"edge_op must be 'mul' or 'add', got {attrs['edge_op']!r}")
+    if attrs.get("edge_op") == "add" and not attrs["weighted"]:
+        raise _fail(op, "edge_op 'add' needs edge values (weighted=True)")
+    act = attrs.get("message_act", "")
+    if act and (len(parse_epilogue([act])) != 1 or parse_epilogue([act])[0].kind is not None):
+        raise _fail(op, f"message_act must be a unary step such as 'relu' or 'leaky_relu[0.2]', got {act!r}")
+
+
 def _infer_fused_spmm(types, attrs):
     n_agg = 3 if attrs["weighted"] else 2
     if len(types) < n_agg:
         raise _fail("fused_spmm", f"expects (adj, x{', edge_values' if attrs['weighted'] else ''}, "
                                   "epilogue operands...)")
-    x = _tensor("fused_spmm", types[1], "x")
-    out = _infer_spmm([types[0], window_type(x, attrs.get("x_cols", ())), *types[2:n_agg]], attrs)
+    _check_message("fused_spmm", attrs)
+    x = window_type(_tensor("fused_spmm", types[1], "x"), attrs.get("x_cols", ()))
+    if attrs.get("edge_op") == "add":  # message x[src] + w[e]: one value per edge and feature
+        a, w = _adj("fused_spmm", types[0]), _tensor("fused_spmm", types[2], "edge values")
+        if x.rank != 2 or w.rank != 2 or not _same_dim(w.shape[0], a.nnz) or not _same_dim(w.shape[1], x.shape[1]):
+            raise _fail("fused_spmm", f"edge values {w} must be [{a.nnz}, F] for x {x} with edge_op 'add'")
+        out = _infer_spmm([types[0], x], attrs)
+    else:
+        out = _infer_spmm([types[0], x, *types[2:n_agg]], attrs)
     if out.rank != 2:
         raise _fail("fused_spmm", f"needs x of [N, F], got {types[1]}")
     _check_epilogue("fused_spmm", attrs, types[n_agg:], *out.shape)
     return out
 
 
+def attention_epilogue_start(attrs: dict[str, Any]) -> int:
+    """Where ``attention_spmm``'s epilogue operands start: after (adj, x, p, q[, edge_bias])."""
+    return 5 if attrs.get("edge_bias") else 4
+
+
 def _infer_attention_spmm(types, attrs):
     op = "attention_spmm"
-    if len(types) < 4:
-        raise _fail(op, "expects (adj, x, p, q, epilogue operands...)")
+    start = attention_epilogue_start(attrs)
+    if len(types) < start:
+        raise _fail(op, f"expects (adj, x, p, q{', bias' if start == 5 else ''}, epilogue operands...)")
     a = _adj(op, types[0])
     x, p, q = (_tensor(op, t, w) for t, w in zip(types[1:4], ("x", "p", "q")))
     if x.rank != 3 or not _same_dim(x.shape[0], a.num_src):
@@ -478,8 +531,15 @@ def _infer_attention_spmm(types, attrs):
             raise _fail(op, f"{what} {t} must be [{', '.join(map(str, want))}] for score {attrs['score']!r}")
     if attrs["heads"] not in ("concat", "mean"):
         raise _fail(op, f"heads must be 'concat' or 'mean', got {attrs['heads']!r}")
+    if start == 5:  # an edge term added to each score (GAT), or to each channel before leaky_relu (GATv2)
+        want = {"gat": (a.nnz, heads[0]), "gatv2": (a.nnz, *heads)}.get(attrs["score"])
+        bias = _tensor(op, types[4], "edge bias")
+        if want is None:
+            raise _fail(op, "an edge bias is supported for score 'gat' and 'gatv2' only")
+        if bias.rank != len(want) or not all(_same_dim(m, w) for m, w in zip(bias.shape, want)):
+            raise _fail(op, f"edge bias {bias} must be [{', '.join(map(str, want))}] for score {attrs['score']!r}")
     width = heads[0] * heads[1] if attrs["heads"] == "concat" else heads[1]
-    _check_epilogue(op, attrs, types[4:], a.num_dst, width)
+    _check_epilogue(op, attrs, types[start:], a.num_dst, width)
     return TensorType((a.num_dst, width), FLOAT)
 
 
@@ -496,7 +556,11 @@ _register("fused_matmul", "matmul", None, _infer_fused_matmul, epilogue=())
 # fused_spmm is spmm with an epilogue (the aggregate template); attention_spmm has a template of its own.
 # ``x_cols=(start, stop)`` aggregates only those columns of x (a merged matmul's output; see
 # ``passes/merge_matmuls.py``).
-_register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=(), x_cols=())
+# ``edge_op`` says how edge values meet the source row (``mul``: scaled; ``add``: ``x[src] + w[e]``, w of
+# ``[nnz, F]``) and ``message_act`` is an activation of each message before the reduction (GINE's
+# ``relu(x_j + e_ji)``; see ``passes/fuse_messages.py``).
+_register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=(), x_cols=(),
+          edge_op="mul", message_act="")
 def _infer_spmm_matmul(types, attrs):
     op = "spmm_matmul"
     if len(types) < 3:
@@ -512,9 +576,9 @@ def _infer_spmm_matmul(types, attrs):
 
 # spmm_matmul: an aggregation and the dense transform after it, one kernel (see passes/tile_graph.py).
 _register("spmm_matmul", "spmm_matmul", None, _infer_spmm_matmul, reduce="sum", weighted=False, epilogue=(),
-          tile_rows=REQUIRED)
+          tile_rows=REQUIRED, edge_op="mul", message_act="")
 _register("attention_spmm", "attention", None, _infer_attention_spmm, score=REQUIRED, negative_slope=0.2,
-          heads="concat", epilogue=(), scale=1.0)
+          heads="concat", epilogue=(), scale=1.0, edge_bias=False)
 
 
 def get_op(name: str) -> OpDef:

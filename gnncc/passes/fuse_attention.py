@@ -4,12 +4,13 @@ in a row walk.
 After canonicalisation an attention layer is four to six sparse and elementwise ops, each
 materialising an ``[E, H]`` (scores, softmax) or ``[E, H, C]`` (GATv2's pre-activation) tensor::
 
-    GAT:   s = leaky_relu(sddmm(A, a_src, a_dst, add))
-    GATv2: s = reduce_sum(mul(leaky_relu(sddmm(A, x, x_r, add)), att), axis=-1)
+    GAT:   s = leaky_relu(sddmm(A, a_src, a_dst, add) [+ b])
+    GATv2: s = reduce_sum(mul(leaky_relu(sddmm(A, x, x_r, add) [+ b]), att), axis=-1)
     dot:   s = sddmm(A, key, query, dot) [/ c | * c]     (TransformerConv; c a model scalar)
     out = concat_heads | mean_heads(spmm(A, x, edge_softmax(A, s)))
 
-The fused op computes each score when its edge is visited and keeps an online softmax per
+``b``, an edge tensor of ``A`` (the layers' edge-feature term, a per-graph constant), becomes the
+fused op's edge bias. The fused op computes each score when its edge is visited and keeps an online softmax per
 destination row, so none of those edge tensors exists. The pattern includes the head
 combination (reshape to ``[N, H*C]`` or the mean over heads), which is how GAT layers end,
 and fires only where every intermediate has no other use.
@@ -36,6 +37,20 @@ def _att_operand(att: Value, heads: int, channels: int) -> bool:
     t = att.type
     return isinstance(t, TensorType) and t.is_concrete and t.rank <= 3 and t.numel() == heads * channels \
         and tuple(t.shape[-2:]) == (heads, channels)
+
+
+def _added_scores(v: Value, adj: Value, users, outputs) -> tuple[Node, list[Node], Value | None] | None:
+    """(the sddmm, the nodes absorbed with it, the edge bias or None) for ``v = sddmm(A, a, b, add)``,
+    optionally plus an edge tensor of the same shape."""
+    node, absorbed, bias = v.node, [], None
+    if node.op == "add":
+        scores, bias = node.inputs if node.inputs[0].node.op == "sddmm" else node.inputs[::-1]
+        if scores.node.op != "sddmm" or bias.type != scores.type or not _single(scores, users, outputs):
+            return None
+        absorbed, node = [node], scores.node
+    if node.op != "sddmm" or node.attrs["op"] != "add" or node.inputs[0] is not adj:
+        return None
+    return node, [*absorbed, node], bias
 
 
 def _scaled_dot(score: Value, fn: Function, ctx: PassContext) -> tuple[Node | None, Node, float] | None:
@@ -77,18 +92,20 @@ def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tup
     chain = [spmm, softmax]
     score = softmax.inputs[1]
     scaled_dot = _scaled_dot(score, fn, ctx)
-    slope, scale = 0.2, 1.0  # the op's defaults: a dot score has no leaky_relu, GAT's no scale
+    slope, scale, bias = 0.2, 1.0, None  # the op's defaults: a dot score has no leaky_relu, GAT's no scale
     if scaled_dot is not None:  # dot: scale * key[src] . query[dst]
         scaling, sddmm, scale = scaled_dot
         if sddmm.inputs[0] is not adj or sddmm.inputs[1].type.shape != x.type.shape:
             return None
         chain += [node for node in (scaling, sddmm) if node is not None]
         p, q, kind = sddmm.inputs[1], sddmm.inputs[2], "dot"
-    elif score.node.op == "leaky_relu":  # GAT: leaky_relu(a_src[src] + a_dst[dst])
-        act, sddmm = score.node, score.node.inputs[0].node
-        if sddmm.op != "sddmm" or sddmm.attrs["op"] != "add" or sddmm.inputs[0] is not adj:
+    elif score.node.op == "leaky_relu":  # GAT: leaky_relu(a_src[src] + a_dst[dst] [+ bias])
+        act = score.node
+        added = _added_scores(act.inputs[0], adj, users, outputs)
+        if added is None:
             return None
-        chain += [act, sddmm]
+        sddmm, absorbed, bias = added
+        chain += [act, *absorbed]
         p, q, kind, slope = sddmm.inputs[1], sddmm.inputs[2], "gat", float(act.attrs["alpha"])
     elif score.node.op == "reduce_sum" and score.node.attrs["axis"] % 3 == 2:  # GATv2: att . leaky_relu(...)
         mul = score.node.inputs[0].node
@@ -98,17 +115,18 @@ def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tup
         if mixed.node.op != "leaky_relu" or not _att_operand(att, heads, channels):
             return None
         act = mixed.node
-        sddmm = act.inputs[0].node
-        if (sddmm.op != "sddmm" or sddmm.attrs["op"] != "add" or sddmm.inputs[0] is not adj
-                or sddmm.inputs[1] is not x):
+        added = _added_scores(act.inputs[0], adj, users, outputs)
+        if added is None or added[0].inputs[1] is not x:
             return None
-        chain += [score.node, mul, act, sddmm]
+        sddmm, absorbed, bias = added
+        chain += [score.node, mul, act, *absorbed]
         p, q, kind, slope = sddmm.inputs[2], att, "gatv2", float(act.attrs["alpha"])
     else:
         return None
     if any(not _single(c.output, users, outputs) for c in chain[1:]):
         return None
-    return spmm, chain, {"score": kind, "negative_slope": slope, "heads": mode, "scale": scale, "p": p, "q": q}
+    return spmm, chain, {"score": kind, "negative_slope": slope, "heads": mode, "scale": scale, "p": p, "q": q,
+                         "bias": bias}
 
 
 @register_pass(NAME, "GAT/GATv2/dot scores + edge softmax + weighted spmm -> one online-softmax kernel")
@@ -133,13 +151,16 @@ def fuse_attention(fn: Function, ctx: PassContext) -> Function:
         q = new(attrs["q"])
         if attrs["score"] == "gatv2" and q.type.shape != (1, *x.type.shape[1:]):
             q = b.emit("reshape", [q], shape=[1, *x.type.shape[1:]])
-        return b.emit("attention_spmm", [new(adj), new(x), new(attrs["p"]), q], score=attrs["score"],
-                      negative_slope=attrs["negative_slope"], heads=attrs["heads"], scale=attrs["scale"])
+        bias = [] if attrs["bias"] is None else [new(attrs["bias"])]
+        return b.emit("attention_spmm", [new(adj), new(x), new(attrs["p"]), q, *bias], score=attrs["score"],
+                      negative_slope=attrs["negative_slope"], heads=attrs["heads"], scale=attrs["scale"],
+                      edge_bias=bool(bias))
 
     for spmm, chain, attrs in matches.values():
         n, heads, channels = spmm.inputs[1].type.shape
         nnz = spmm.inputs[0].type.nnz
-        ctx.note(NAME, f"{attrs['score']} attention over {nnz} edges x {heads} head(s) x {channels} channels, "
-                       f"heads {attrs['heads']}: {len(chain) + 1} ops -> 1 kernel, no [E, H] scores or "
+        with_bias = " with an edge bias" if attrs["bias"] is not None else ""
+        ctx.note(NAME, f"{attrs['score']} attention{with_bias} over {nnz} edges x {heads} head(s) x {channels} "
+                       f"channels, heads {attrs['heads']}: {len(chain) + 1} ops -> 1 kernel, no [E, H] scores or "
                        f"[E, H, C] messages in memory")
     return rewrite(fn, rule, keep=lambda n: n not in absorbed)

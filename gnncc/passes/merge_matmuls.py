@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from gnncc.ir.function import Builder, Function, Node, Value
-from gnncc.ir.ops import parse_epilogue
+from gnncc.ir.ops import attention_epilogue_start, parse_epilogue
 from gnncc.ir.types import TensorType
 from gnncc.passes.manager import PassContext, register_pass, rewrite
 
@@ -25,7 +25,7 @@ NAME = "merge_sibling_matmuls"
 # ops whose epilogue operands start at a fixed position (fused_spmm: after the edge values, if any)
 EPILOGUE_START: dict[str, Callable[[Node], int]] = {
     "fused_spmm": lambda n: 3 if n.attrs["weighted"] else 2,
-    "attention_spmm": lambda n: 4,
+    "attention_spmm": lambda n: attention_epilogue_start(n.attrs),
     "fused_matmul": lambda n: 2,
 }
 

@@ -132,7 +132,8 @@ def decide(nnz: int, rows: int, src_rows: int, width: int, out: int, weighted: b
 def _aggregation(node: Node) -> bool:
     if node.op == "spmm":
         return node.inputs[1].type.rank == 2 and node.attrs["reduce"] in ("sum", "mean", "max")
-    return node.op == "fused_spmm"
+    # an [E, F] edge term (edge_op "add") is traffic the estimate does not count
+    return node.op == "fused_spmm" and node.attrs["edge_op"] == "mul"
 
 
 def _weighted(node: Node) -> bool:
@@ -163,7 +164,8 @@ def schedule_tile_graph(fn: Function, ctx: PassContext) -> Function:
             return None
         agg, rows = chosen[node]
         return b.emit("spmm_matmul", [*map(new, agg.inputs), new(node.inputs[1])], reduce=agg.attrs["reduce"],
-                      weighted=_weighted(agg), epilogue=list(agg.attrs.get("epilogue", ())), tile_rows=rows)
+                      weighted=_weighted(agg), epilogue=list(agg.attrs.get("epilogue", ())), tile_rows=rows,
+                      message_act=agg.attrs.get("message_act", ""))
 
     return rewrite(fn, rule, keep=lambda n: n not in absorbed)
 

@@ -203,7 +203,10 @@ class LoadedModel:
             constants[self._reorder["perm"]] = gather_adjacency(reordering.perm)
             constants[self._reorder["inverse"]] = gather_adjacency(reordering.inverse)
             graph = reordering.graph
-        constants.update(zip(self._program_names, evaluate(self._program, {}, graph.csc)))
+        try:
+            constants.update(zip(self._program_names, evaluate(self._program, {}, graph.csc)))
+        except IRError as exc:  # e.g. the model reads edge data this graph lacks
+            raise InputError(f"this library cannot serve this graph: {exc}") from exc
         try:
             fn = function_from_json(self._ir, constants)
         except IRError as exc:

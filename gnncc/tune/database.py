@@ -79,7 +79,7 @@ def task_key(spec: KernelSpec, graph: Graph, target: Target) -> str:
     from gnncc import __version__
 
     payload = {
-        "spec": repr(spec), "graph": graph.signature, "target": target.key(),
+        "spec": repr(spec), "graph": graph.structure_signature, "target": target.key(),
         "device": device_name(target.kind), "gnncc": __version__, "tvm": tvm.__version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -106,7 +106,7 @@ def make_record(key: str, task_name: str, family: str, target: Target, graph: Gr
 
     record = {
         "key": key, "task": task_name, "family": family, "kind": target.kind, "target": target.key(),
-        "device": device_name(target.kind), "gnncc": __version__, "graph": graph.signature, "config": config,
+        "device": device_name(target.kind), "gnncc": __version__, "graph": graph.structure_signature, "config": config,
         "ms": ms, "error": error, "features": features, "feature_version": feature_version,
         "time": round(time.time(), 3),
     }

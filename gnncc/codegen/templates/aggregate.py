@@ -1,6 +1,7 @@
 """spmm and scatter: reduce each destination row's in-edges (CSR walk), one template.
 
-``spmm`` gathers source rows ``x[src[e]]`` (optionally scaled by edge values); ``scatter``
+``spmm`` gathers source rows ``x[src[e]]`` (optionally scaled by edge values, or with ``edge_op="add"``
+plus an edge row ``w[e]``, and then through ``message_act``: GINE's ``relu(x_j + e_ji)``); ``scatter``
 reduces the edge rows ``m[e]`` themselves: the same walk with the gather switched off.
 Each feature tile is accumulated in registers across the row's edges, then finished
 (mean divides by the in-degree, max gives 0 on empty rows). ``fused_spmm`` is spmm plus an
@@ -36,9 +37,11 @@ from gnncc.codegen.templates.common import (
     sequence,
     sparse_rows,
     spec_epilogue,
+    unary,
     work,
 )
 from gnncc.ir.adjacency import bucket_count
+from gnncc.ir.ops import parse_epilogue
 
 VIEW = "rows"
 
@@ -86,6 +89,9 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     lanes = config["lanes"] if cuda else 1
     edge_lanes = config.get("edge_lanes", 1) if cuda else 1
     feat_lanes = lanes // edge_lanes
+    add_edges = dict(spec.attrs).get("edge_op", "mul") == "add"  # w: one value per edge and feature
+    act_step = parse_epilogue([spec.attr("message_act")])[0] if dict(spec.attrs).get("message_act") else None
+    act = unary(act_step.op, cuda) if act_step else None
     # 16-byte vectors need rows of whole vectors (an aligned start for every row); else scalars
     vec = config.get("vec", 1)
     vec = vec if cuda and width % vec == 0 and x0 % vec == 0 and x_width % vec == 0 else 1
@@ -103,8 +109,12 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
     def message(x, w, e, src, f):
         if not weighted:
-            return x[src, x0 + f]
-        return x[src, x0 + f] * w[e, 0 if heads == 1 else f // per_head]
+            value = x[src, x0 + f]
+        elif add_edges:
+            value = x[src, x0 + f] + w[e, f]
+        else:
+            value = x[src, x0 + f] * w[e, 0 if heads == 1 else f // per_head]
+        return value if act is None else act(value, act_step.alpha or 0.0)
 
     def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg, cols):
         """Work-unit bodies ``(unit, lane, mask, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a
@@ -460,7 +470,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     adj_layout = seg_layout + bucket_layout + col_layout
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx), *adj_layout,
                ("x", ("n_src" if gather else "nnz", x_width), dtype),
-               *([("w", ("nnz", heads), dtype)] if weighted else []),
+               *([("w", ("nnz", width if add_edges else heads), dtype)] if weighted else []),
                *epilogue_buffers(steps, width, spec.inputs[2 + int(weighted):]),
                *([("weight", (width, out_width), dtype)] if transform else []),
                ("out", ("n", out_width), dtype)]
@@ -540,5 +550,7 @@ def name_tokens(spec: KernelSpec) -> list[str]:
     if x_cols:  # columns x0..x1 of rows of F
         shape = f"f{x_cols[1] - x_cols[0]}_cols{x_cols[0]}of{feats.width}"
     transform = [f"to{spec.output.width}", f"r{spec.attr('tile_rows')}"] if spec.op == "spmm_matmul" else []
-    return [spec.attr("reduce"), *(["ew"] if _weighted(spec) else []), shape,
-            *epilogue_tokens(spec_epilogue(spec)), *transform]
+    attrs = dict(spec.attrs)
+    edges = (["ea"] if attrs.get("edge_op") == "add" else ["ew"]) if _weighted(spec) else []
+    act = [f"m{epilogue_tokens(parse_epilogue([attrs['message_act']]))[0]}"] if attrs.get("message_act") else []
+    return [spec.attr("reduce"), *edges, *act, shape, *epilogue_tokens(spec_epilogue(spec)), *transform]

@@ -4,7 +4,8 @@ For each destination row and feature tile, the row's edges are walked for a grou
 them on CPU, their statistics in vector lanes; one at a time on CUDA): each edge's score is computed
 on the fly (GAT: ``p[src, h] + q[v, h]``, then leaky_relu; GATv2: ``sum_c q[0, h, c] *
 leaky_relu(x[src, h, c] + p[v, h, c])``; dot, TransformerConv's: ``scale * sum_c p[src, h, c] *
-q[v, h, c]``, keys ``p`` and queries ``q``) and folded into a denominator ``d`` and the accumulator,
+q[v, h, c]``, keys ``p`` and queries ``q``; GAT and GATv2 with ``edge_bias`` add a per-edge term
+before the leaky_relu, their layers' edge features) and folded into a denominator ``d`` and the accumulator,
 so neither the ``[E, H]`` scores nor the ``[E, H, C]`` messages exist in memory. With a max pass
 (CUDA: ``max_pass``; CPU: fewer heads walked together than ``max_pass_below``) a first walk finds
 the row's maximum ``m`` and the second adds ``exp(s - m) * x[src]``; without it the softmax is
@@ -42,6 +43,7 @@ from gnncc.codegen.templates.common import (
     unary,
     work,
 )
+from gnncc.ir.ops import attention_epilogue_start
 
 VIEW = "rows"
 
@@ -55,6 +57,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     _, heads, channels = spec.inputs[1].shape
     gatv2 = attrs["score"] == "gatv2"
     dot = attrs["score"] == "dot"
+    edge_bias = bool(attrs.get("edge_bias", False))
+    start = attention_epilogue_start(attrs)
     scale = float(attrs["scale"])
     mean = attrs["heads"] == "mean"
     slope = float(attrs["negative_slope"])
@@ -87,7 +91,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     dot_chunks, dot_tail = divmod(channels, dot_parts)
     sum_dot_parts = halving_sum(dot_parts)
 
-    def make_body(b_indptr, b_indices, b_x, b_p, b_q, b_out, finish):
+    def make_body(b_indptr, b_indices, b_x, b_p, b_q, b_bias, b_out, finish):
         def feature(src, h, c):
             return b_x[src, h * channels + c]
 
@@ -120,10 +124,17 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             s[k, i] = part[0, 0]
 
         @T.macro
-        def scores(s, i, src, v, h0):
-            # s[k, i]: the score of head h0 + k for edge src -> v
+        def scores(s, i, src, e, v, h0):
+            # s[k, i]: the score of head h0 + k for edge e, src -> v (src passed inline: a let-bound
+            # index stays in memory, see the aggregate template)
             for k in hloop(group):
-                if gatv2:
+                if gatv2 and edge_bias:
+                    s[k, i] = T.float32(0)
+                    for c in range(channels):
+                        s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
+                            b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c]
+                            + b_bias[e, (h0 + k) * channels + c])
+                elif gatv2:
                     s[k, i] = T.float32(0)
                     for c in range(channels):
                         s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
@@ -136,6 +147,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 elif dot:
                     cpu_dot(s, i, src, v, h0, k)
                     s[k, i] = s[k, i] * T.float32(scale)
+                elif edge_bias:
+                    s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k] + b_bias[e, h0 + k])
                 else:
                     s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k])
 
@@ -173,14 +186,15 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 # the row's maximum first: then one exp per score and no rescaling
                 for e in range(b_indptr[v], b_indptr[v + 1]):
                     fetch(e)  # the second walk finds this row's x[src] in cache
-                    scores(s, 0, b_indices[e], v, h0)
+                    scores(s, 0, b_indices[e], e, v, h0)
                     for k in hloop(group):
                         m[k] = T.max(m[k], s[k, 0])
                 # `chunk` edges at a time, their exps in one vector (rows' tails padded with 0)
                 for ch in range((b_indptr[v + 1] - b_indptr[v] + chunk - 1) // chunk):
                     for i in range(chunk):
                         if b_indptr[v] + ch * chunk + i < b_indptr[v + 1]:
-                            scores(s, i, b_indices[b_indptr[v] + ch * chunk + i], v, h0)
+                            scores(s, i, b_indices[b_indptr[v] + ch * chunk + i], b_indptr[v] + ch * chunk + i, v,
+                                   h0)
                         else:
                             for k in range(group):
                                 s[k, i] = lowest
@@ -195,7 +209,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 t = T.alloc_buffer((group,), FP32, scope=scratch)  # the new running max
                 for e in range(b_indptr[v], b_indptr[v + 1]):
                     fetch(e)
-                    scores(s, 0, b_indices[e], v, h0)
+                    scores(s, 0, b_indices[e], e, v, h0)
                     for k in hloop(group):
                         t[k] = T.max(m[k], s[k, 0])
                         r[k] = exp(m[k] - t[k])
@@ -232,14 +246,17 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
     p_shape = {"gat": ("n_src", heads), "gatv2": ("n", heads * channels), "dot": ("n_src", heads * channels)}
     q_shape = {"gat": ("n", heads), "gatv2": (1, heads * channels), "dot": ("n", heads * channels)}
+    # the edge term: one per head (GAT) or per channel (GATv2), in the adjacency's edge order
+    bias = [("bias", ("nnz", heads * channels if gatv2 else heads), FP32)] if edge_bias else []
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx),
                ("x", ("n_src", heads * channels), FP32), ("p", p_shape[attrs["score"]], FP32),
-               ("q", q_shape[attrs["score"]], FP32),
-               *epilogue_buffers(steps, width, spec.inputs[4:]), ("out", ("n", width), FP32)]
+               ("q", q_shape[attrs["score"]], FP32), *bias,
+               *epilogue_buffers(steps, width, spec.inputs[start:]), ("out", ("n", width), FP32)]
 
     def launch(indptr, indices, x, p, q, *rest):
-        body = make_body(indptr, indices, x, p, q, rest[-1], epilogue(steps, rest[:-1], cuda))
-        per_edge = heads * (channels * (2 if gatv2 or dot else 1) + 2)
+        b_bias, rest = (rest[0], rest[1:]) if edge_bias else (None, rest)
+        body = make_body(indptr, indices, x, p, q, b_bias, rest[-1], epilogue(steps, rest[:-1], cuda))
+        per_edge = heads * (channels * (2 if gatv2 or dot else 1) + 2 + (channels if gatv2 else 1) * edge_bias)
 
         @T.macro
         def run():
@@ -256,4 +273,6 @@ def name_tokens(spec: KernelSpec) -> list[str]:
     _, heads, channels = spec.inputs[1].shape
     # a dot score's scale is compiled in: its float32 bits keep kernels of other scales apart in a library
     scale = [f"s{struct.pack('>f', attrs['scale']).hex()}"] if attrs["score"] == "dot" else []
-    return [attrs["score"], *scale, f"h{heads}c{channels}", attrs["heads"], *epilogue_tokens(spec_epilogue(spec))]
+    bias = ["eb"] if attrs.get("edge_bias") else []
+    return [attrs["score"], *scale, *bias, f"h{heads}c{channels}", attrs["heads"],
+            *epilogue_tokens(spec_epilogue(spec))]

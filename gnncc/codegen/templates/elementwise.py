@@ -24,7 +24,7 @@ def _strides(shape: tuple[int, ...]) -> list[int]:
 
 def broadcast_index(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Callable[[Any], Any]:
     """Map a flat output index to the flat index of an operand broadcast to ``out_shape``."""
-    if tuple(shape) == tuple(out_shape):
+    if tuple(shape) == tuple(out_shape) or 0 in out_shape:  # an empty output reads nothing
         return lambda i: i
     padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
     terms = [

@@ -47,13 +47,13 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
             m.training = training
 
 
-def defaults_after(module: torch.nn.Module, num_given: int) -> dict[str, Any]:
-    """``forward``'s parameters after the first ``num_given``, bound to their defaults.
+def defaults_after(module: torch.nn.Module, num_given: int, also: str | None = None) -> dict[str, Any]:
+    """``forward``'s parameters after the first ``num_given``, except ``also``, bound to their defaults.
 
     Traced as concrete values, so ``if edge_weight is None`` style branches specialise.
     """
     params = list(inspect.signature(module.forward).parameters.values())
-    head, rest = params[:num_given], params[num_given:]
+    head, rest = params[:num_given], [p for p in params[num_given:] if p.name != also]
     plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if len(head) < num_given or any(p.kind not in plain for p in head) or any(
         p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -62,16 +62,18 @@ def defaults_after(module: torch.nn.Module, num_given: int) -> dict[str, Any]:
     ):
         raise UnsupportedError(
             f"{type(module).__name__}.forward({', '.join(p.name for p in params)}) is not supported: "
-            f"expected {num_given} tensor argument(s) (for a model: forward(x, edge_index)), "
+            f"expected {num_given} tensor argument(s) (for a model: forward(x, edge_index), and "
+            "forward(x, edge_index, edge_attr) on a graph with edge data), "
             "any further parameters must have defaults (which are used), and no *args/**kwargs"
         )
     return {p.name: p.default for p in rest}
 
 
-def trace(module: torch.nn.Module, num_given: int) -> fx.Graph:
-    """The fx graph of ``module.forward`` called with ``num_given`` tensors."""
+def trace(module: torch.nn.Module, num_given: int, also: str | None = None) -> fx.Graph:
+    """The fx graph of ``module.forward`` called with ``num_given`` tensors, and one more as its
+    parameter ``also`` (the graph's edge data)."""
     try:
-        return Tracer().trace(module, defaults_after(module, num_given))
+        return Tracer().trace(module, defaults_after(module, num_given, also))
     except UnsupportedError:
         raise
     except Exception as e:  # fx fails in many ways on data-dependent Python
@@ -140,8 +142,9 @@ def _lower_node(ctx: LoweringContext, root: torch.nn.Module, prefix: str, node: 
 
 
 def run_graph(ctx: LoweringContext, root: torch.nn.Module, graph: fx.Graph, prefix: str,
-              inputs: list[Any]) -> Any:
-    """Lower ``graph`` (traced from ``root``) with its placeholders bound to ``inputs``.
+              inputs: list[Any], named: dict[str, Any] | None = None) -> Any:
+    """Lower ``graph`` (traced from ``root``) with its first placeholders bound to ``inputs``, those of
+    the parameters in ``named`` to their values, and the rest to their defaults.
 
     Module and constant names get ``prefix`` so that they are qualified from the top model.
     """
@@ -149,7 +152,10 @@ def run_graph(ctx: LoweringContext, root: torch.nn.Module, graph: fx.Graph, pref
     placeholders = 0
     for node in graph.nodes:
         if node.op == "placeholder":
-            env[node] = inputs[placeholders] if placeholders < len(inputs) else node.args[0]
+            if named and node.target in named:
+                env[node] = named[node.target]
+            else:
+                env[node] = inputs[placeholders] if placeholders < len(inputs) else node.args[0]
             placeholders += 1
         elif node.op == "get_attr":
             env[node] = Param(prefix + node.target, _fetch_attr(root, node.target))

@@ -1,10 +1,14 @@
 """``lower_pyg``: an unmodified PyG model -> IR ``Function`` with eval-mode semantics.
 
 The function has one input ``x: f32[num_nodes, in_features]``; the model's ``edge_index``
-becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated.
+becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated. A graph with
+edge data is passed as the third argument, ``model(x, edge_index, edge_attr)``, where the model's
+``forward`` takes one: it is the ``graph.edge_attr`` value, graph-only like the adjacency.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 import torch.fx as fx
@@ -26,17 +30,24 @@ _NO_WIDTH = (
 
 
 def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
-              in_features: int | None = None) -> Function:
+              in_features: int | None = None, edge_shape: tuple[int, ...] | None = None) -> Function:
     """Lower ``model(x, edge_index)`` for graphs of ``num_nodes`` nodes and ``num_edges`` edges.
 
-    ``in_features`` defaults to the input width of the first layer that reads ``x``.
+    ``in_features`` defaults to the input width of the first layer that reads ``x``. ``edge_shape``
+    is the shape of the graph's edge data past its edge axis (``()`` for ``[E]``, ``(D,)`` for
+    ``[E, D]``), None without: then the model is called with the edge data too where ``forward`` takes
+    it (see ``edge_parameter``; a bare layer gets it as its ``edge_weight``/``edge_attr``).
     Raises ``UnsupportedError`` naming the layer, function or signature it cannot lower.
     """
     if not isinstance(model, torch.nn.Module):
         raise UnsupportedError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if edge_shape is not None and len(edge_shape) > 1:
+        raise UnsupportedError(f"edge data of shape [E, {', '.join(map(str, edge_shape))}] is not supported; "
+                               "only [E] (edge weights) and [E, D] (edge features)")
     with capture.eval_mode(model):
+        edge_param = None if edge_shape is None else edge_parameter(model, len(edge_shape) + 1)
         # fx always traces into the root module, so a bare layer is lowered as a leaf directly.
-        graph = None if isinstance(model, MessagePassing) else capture.trace(model, 2)
+        graph = None if isinstance(model, MessagePassing) else capture.trace(model, 2, edge_param)
         if in_features is None:
             in_features = _infer_in_features(model, graph) if graph is not None else module_in_features(model)
         if in_features is None:
@@ -45,16 +56,36 @@ def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
         x = b.input("x", TensorType((num_nodes, in_features)))
         adj = b.emit("graph.adj", type=AdjType(num_nodes, num_nodes, num_edges))
         ctx = LoweringContext(b, num_nodes, adj)
+        edge = {} if edge_param is None else {
+            edge_param: b.emit("graph.edge_attr", [adj], width=edge_shape[0] if edge_shape else None)}
         if graph is None:
-            out = ctx.call_module(model, "", [x, adj], {})
+            out = ctx.call_module(model, "", [x, adj], edge)
         else:
-            out = capture.run_graph(ctx, model, graph, "", [x, adj])
+            out = capture.run_graph(ctx, model, graph, "", [x, adj], edge)
     if not isinstance(out, Value) or not isinstance(out.type, TensorType):
         raise UnsupportedError(
             f"{type(model).__name__}.forward returns {type(out).__name__}; gnncc needs it to return one "
             "tensor computed from x"
         )
     return b.finish([out])
+
+
+def edge_parameter(model: torch.nn.Module, rank: int) -> str | None:
+    """The parameter of ``model.forward`` that takes the graph's edge data of ``rank`` (1: ``[E]``,
+    2: ``[E, D]``), None where it takes none (the data is then unused, as by ``model(x, edge_index)``).
+
+    A bare layer takes it as its ``edge_weight`` or ``edge_attr`` (whichever it is lowered with). A
+    model takes it by name, as PyG's ready-made models are called: ``edge_weight`` (then ``edge_attr``)
+    for weights, ``edge_attr`` for features; else as its third positional parameter, whatever its name.
+    """
+    if isinstance(model, MessagePassing):
+        return convs.edge_argument(model)
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in plain][2:]
+    for name in ("edge_weight", "edge_attr") if rank == 1 else ("edge_attr",):
+        if name in names:
+            return name
+    return names[0] if names else None
 
 
 def module_in_features(module: torch.nn.Module) -> int | None:

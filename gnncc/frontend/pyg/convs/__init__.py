@@ -26,6 +26,7 @@ from torch_geometric.nn import (
     GCNConv,
     GENConv,
     GINConv,
+    GINEConv,
     GraphConv,
     LEConv,
     LGConv,
@@ -54,6 +55,7 @@ from gnncc.frontend.pyg.convs import (
     gcn2,
     gen,
     gin,
+    gine,
     graph_conv,
     le,
     lg,
@@ -66,6 +68,7 @@ from gnncc.frontend.pyg.convs import (
     tag,
     transformer,
 )
+from gnncc.frontend.pyg.convs.common import layer_name
 from gnncc.ir.function import Value
 from gnncc.ir.types import AdjType, TensorType
 
@@ -88,11 +91,12 @@ def _channels(conv: MessagePassing, width_of: WidthOf) -> int:
 
 @dataclass(frozen=True)
 class ConvRule:
-    """How to lower one layer type: ``lower(ctx, conv, qualname, x, adj, *more)``.
+    """How to lower one layer type: ``lower(ctx, conv, qualname, x, adj, *more[, edge=...])``.
 
     ``features`` names the node-feature arguments of the layer's ``forward`` (``x`` first, then
-    e.g. GCN2Conv's ``x_0``); its ``edge_index`` becomes ``adj``; every other argument (edge
-    weights, edge features, sizes) must be left ``None``.
+    e.g. GCN2Conv's ``x_0``); its ``edge_index`` becomes ``adj``. ``edge`` names the argument that
+    takes edge data (``edge_weight`` or ``edge_attr``), passed to ``lower`` as ``edge=`` (None when not
+    given) for the layers that read it; every other argument (sizes, ...) must be left ``None``.
 
     For inferring the model's input width: ``in_width(conv, width_of)`` is the width of ``x`` the
     layer expects, where the generic rule (``in_channels``, else the first sub-module's input
@@ -102,6 +106,7 @@ class ConvRule:
 
     lower: ConvLowering
     features: tuple[str, ...] = ("x",)
+    edge: str | None = None
     in_width: Callable[[Any, WidthOf], int | None] | None = None
     keeps_width: Callable[[Any], bool] | None = None
 
@@ -113,28 +118,29 @@ def _edge_conv_width(conv: EdgeConv, width_of: WidthOf) -> int | None:
 
 CONVS: dict[type[MessagePassing], ConvRule] = {
     AGNNConv: ConvRule(agnn.lower, keeps_width=_always_keeps_width),
-    APPNP: ConvRule(appnp.lower, keeps_width=_always_keeps_width),
+    APPNP: ConvRule(appnp.lower, edge="edge_weight", keeps_width=_always_keeps_width),
     ChebConv: ConvRule(cheb.lower),
     ClusterGCNConv: ConvRule(cluster_gcn.lower),
     EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
     FAConv: ConvRule(fa.lower, ("x", "x_0"), in_width=_channels),
-    GATConv: ConvRule(gat.lower),
-    GATv2Conv: ConvRule(gatv2.lower),
-    GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0"), in_width=_channels),
-    GCNConv: ConvRule(gcn.lower),
-    GENConv: ConvRule(gen.lower),
+    GATConv: ConvRule(gat.lower, edge="edge_attr"),
+    GATv2Conv: ConvRule(gatv2.lower, edge="edge_attr"),
+    GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0"), edge="edge_weight", in_width=_channels),
+    GCNConv: ConvRule(gcn.lower, edge="edge_weight"),
+    GENConv: ConvRule(gen.lower, edge="edge_attr"),
     GINConv: ConvRule(gin.lower),
-    GraphConv: ConvRule(graph_conv.lower),
-    LEConv: ConvRule(le.lower),
-    LGConv: ConvRule(lg.lower, keeps_width=_always_keeps_width),
+    GINEConv: ConvRule(gine.lower, edge="edge_attr"),
+    GraphConv: ConvRule(graph_conv.lower, edge="edge_weight"),
+    LEConv: ConvRule(le.lower, edge="edge_weight"),
+    LGConv: ConvRule(lg.lower, edge="edge_weight", keeps_width=_always_keeps_width),
     MixHopConv: ConvRule(mixhop.lower),
-    ResGatedGraphConv: ConvRule(res_gated.lower),
+    ResGatedGraphConv: ConvRule(res_gated.lower, edge="edge_attr"),
     SAGEConv: ConvRule(sage.lower),
-    SGConv: ConvRule(sgconv.lower),
+    SGConv: ConvRule(sgconv.lower, edge="edge_weight"),
     SimpleConv: ConvRule(simple.lower, keeps_width=lambda conv: conv.combine_root != "cat"),
-    SSGConv: ConvRule(ssg.lower),
-    TAGConv: ConvRule(tag.lower),
-    TransformerConv: ConvRule(transformer.lower),
+    SSGConv: ConvRule(ssg.lower, edge="edge_weight"),
+    TAGConv: ConvRule(tag.lower, edge="edge_weight"),
+    TransformerConv: ConvRule(transformer.lower, edge="edge_attr"),
 }
 
 
@@ -156,7 +162,7 @@ def keeps_width(conv: MessagePassing) -> bool:
 
 def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: Any, kwargs: Any) -> Value:
     """Check the call ``conv(x, [x_0, ]edge_index)`` and lower it with the layer's registered rule."""
-    name = f"layer '{qualname}' ({type(conv).__name__})" if qualname else f"layer {type(conv).__name__}"
+    name = layer_name(conv, qualname)
     rule = CONVS.get(type(conv))
     if rule is None:
         raise UnsupportedError(
@@ -165,17 +171,18 @@ def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: 
         )
     if conv.flow != "source_to_target":
         raise UnsupportedError(f"{name} uses flow={conv.flow!r}; only 'source_to_target' is supported")
-    call = f"conv({', '.join(rule.features)}, edge_index)"
+    call = f"conv({', '.join((*rule.features, 'edge_index', *([rule.edge] if rule.edge else [])))})"
     try:
         bound = inspect.signature(conv.forward).bind(*args, **kwargs)
     except TypeError as e:
         raise UnsupportedError(f"{name} must be called as {call}: {e}") from None
     arguments = dict(bound.arguments)
-    extra = [k for k, v in arguments.items() if k not in (*rule.features, "edge_index") and v is not None]
+    taken = (*rule.features, "edge_index", rule.edge)
+    extra = [k for k, v in arguments.items() if k not in taken and v is not None]
     if extra or any(arguments.get(k) is None for k in (*rule.features, "edge_index")):
         raise UnsupportedError(
-            f"{name} must be called as {call}; extra arguments {extra} (edge weights, edge features, "
-            "sizes, ...) are not supported"
+            f"{name} must be called as {call}; extra arguments {extra} are not supported"
+            + ("" if rule.edge else " (this layer is lowered without edge weights or features)")
         )
     features = [arguments[k] for k in rule.features]
     for key, x in zip(rule.features, features):
@@ -184,4 +191,19 @@ def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: 
     adj = arguments["edge_index"]
     if not isinstance(adj, Value) or not isinstance(adj.type, AdjType):
         raise UnsupportedError(f"{name} needs the model's edge_index as its edge_index argument")
-    return rule.lower(ctx, conv, qualname, features[0], adj, *features[1:])
+    if rule.edge is None:
+        return rule.lower(ctx, conv, qualname, features[0], adj, *features[1:])
+    edge = arguments.get(rule.edge)
+    if edge is not None and (not isinstance(edge, Value) or not isinstance(edge.type, TensorType)
+                             or edge.type.rank not in (1, 2) or edge.type.shape[0] != adj.type.nnz):
+        raise UnsupportedError(
+            f"{name} needs {rule.edge} of shape [E] or [E, D] with one row per edge of edge_index "
+            f"(E={adj.type.nnz}), computed from the graph's edge data; got {getattr(edge, 'type', edge)!r}"
+        )
+    return rule.lower(ctx, conv, qualname, features[0], adj, *features[1:], edge=edge)
+
+
+def edge_argument(conv: MessagePassing) -> str | None:
+    """The name of the argument through which ``conv`` reads edge data, if it is lowered with one."""
+    rule = CONVS.get(type(conv))
+    return None if rule is None else rule.edge

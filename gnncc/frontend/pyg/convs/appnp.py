@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import APPNP
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.ir.function import Value
 
@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: APPNP, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: APPNP, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = None
+    weight = edge_weight_of(conv, qualname, edge)
     if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight)
     teleport = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     keep = ctx.scalar(1 - conv.alpha)
     h = x

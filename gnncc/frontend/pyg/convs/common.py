@@ -45,6 +45,39 @@ def without_self_loops(ctx: LoweringContext, adj: Value) -> Value:
     )
 
 
+def self_loop_values(ctx: LoweringContext, values: Value, adj: Value, fill: float | str,
+                     reuse_existing: bool = False) -> tuple[Value, Value]:
+    """``adj`` with self-loops (``with_self_loops``) and ``values``, an edge tensor of ``adj``, carried
+    onto its edges, the new loops filled by ``fill`` (see ``Adjacency.self_loop_values``)."""
+    looped = with_self_loops(ctx, adj)
+    return looped, ctx.memo(
+        ("self_loop_values", values, looped, fill, reuse_existing),
+        lambda: ctx.emit("graph.self_loop_values", [values, adj, looped], fill=fill, reuse_existing=reuse_existing),
+    )
+
+
+def edge_weight_of(conv: MessagePassing, qualname: str, edge: Value | None) -> Value | None:
+    """The layer's ``edge_weight`` argument, which must be one number per edge."""
+    if edge is not None and edge.type.rank != 1:
+        raise unsupported(conv, qualname, f"takes edge weights of shape [E], got edge data {edge.type}; "
+                          "pass one weight per edge (edge_weight), not edge features")
+    return edge
+
+
+def edge_features_of(ctx: LoweringContext, conv: MessagePassing, qualname: str, edge: Value | None,
+                     width: int) -> Value:
+    """The layer's ``edge_attr`` argument as ``[E, width]`` features (``[E]`` as one feature): what its
+    ``edge_dim=width`` needs."""
+    if edge is None:
+        raise unsupported(conv, qualname, f"has edge_dim={width}, which needs edge features: call it as "
+                          "conv(x, edge_index, edge_attr) on a graph with edge_attr")
+    if edge.type.rank == 1:
+        edge = ctx.emit("reshape", [edge], shape=[-1, 1])
+    if edge.type.shape[1] != width:
+        raise unsupported(conv, qualname, f"has edge_dim={width} but is given edge features {edge.type}")
+    return edge
+
+
 def degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:
     """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``."""
     return ctx.memo(("degree", adj, end), lambda: ctx.emit("graph.degree", [adj], end=end))
@@ -66,9 +99,14 @@ def scale_rows(ctx: LoweringContext, x: Value, per_node: Value) -> Value:
     return ctx.emit("mul", [x, column])
 
 
+def layer_name(conv: MessagePassing, qualname: str) -> str:
+    """How errors name a layer: its place in the model and its type (the type alone for a bare layer)."""
+    return f"layer '{qualname}' ({type(conv).__name__})" if qualname else f"layer {type(conv).__name__}"
+
+
 def unsupported(conv: MessagePassing, qualname: str, what: str) -> UnsupportedError:
     """The error for a layer option gnncc does not lower, naming the layer."""
-    return UnsupportedError(f"layer '{qualname}' ({type(conv).__name__}) {what}")
+    return UnsupportedError(f"{layer_name(conv, qualname)} {what}")
 
 
 def submodule(conv: MessagePassing, qualname: str, name: str) -> torch.nn.Module:
@@ -91,6 +129,35 @@ def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: V
         column = ctx.memo(("reshape", weight, *shape), lambda: ctx.emit("reshape", [weight], shape=shape))
         msg = ctx.emit("mul", [msg, column])
     return ctx.emit("scatter", [msg, adj], reduce=reduce)
+
+
+def _loop_fill(conv: MessagePassing, qualname: str) -> float | str:
+    """The attention convs' ``fill_value`` for the edge features of new self-loops, as the IR takes it."""
+    fill = conv.fill_value
+    if isinstance(fill, torch.Tensor) and fill.numel() == 1:
+        return float(fill)
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+        return float(fill)
+    if fill in ("mean", "max", "min", "add", "sum"):
+        return "sum" if fill == "add" else fill
+    raise unsupported(conv, qualname, f"has fill_value={fill!r}; only a number or 'mean', 'add', 'max', 'min' "
+                      "are supported for the edge features of its self-loops")
+
+
+def project_edges(ctx: LoweringContext, conv: MessagePassing, qualname: str, adj: Value,
+                  edge: Value | None) -> tuple[Value, Value | None]:
+    """The attention convs' (GATConv, GATv2Conv) adjacency, self-loops re-added when the layer adds
+    them, and its edge features through ``lin_edge`` per head, ``[E, heads, out_channels]`` (None
+    when ``edge`` is None). New loops get features by ``fill_value``, as in PyG."""
+    if edge is not None and conv.lin_edge is None:
+        raise unsupported(conv, qualname, "is given edge features but has no edge_dim to project them")
+    if edge is None:
+        return (with_self_loops(ctx, adj) if conv.add_self_loops else adj), None
+    edge = edge_features_of(ctx, conv, qualname, edge, conv.lin_edge.weight.shape[1])
+    if conv.add_self_loops:
+        adj, edge = self_loop_values(ctx, edge, adj, _loop_fill(conv, qualname))
+    projected = ctx.linear_module(conv.lin_edge, qualify(qualname, "lin_edge"), edge)
+    return adj, ctx.emit("reshape", [projected], shape=[-1, conv.heads, conv.out_channels])
 
 
 def project_heads(ctx: LoweringContext, conv: MessagePassing, qualname: str, name: str, x: Value) -> Value:

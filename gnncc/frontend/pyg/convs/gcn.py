@@ -1,9 +1,10 @@
 """GCNConv: ``out = D^-1/2 (A + I) D^-1/2 (x W) + b`` (PyG's ``gcn_norm`` then propagate).
 
-With ``edge_index`` input and no edge weights, PyG's ``add_remaining_self_loops`` ignores
-``fill_value``, so ``improved=True`` gives the same result as ``improved=False``; both lower
-alike. ``cached`` only saves PyG recomputing the normalisation; here it is graph-only IR
-that constant folding evaluates once per graph anyway.
+With edge weights, ``A`` holds them and ``D`` sums them; a node's self-loop keeps the weight of
+the loop it had, else gets ``fill_value`` (2 with ``improved``, else 1). Without edge weights PyG's
+``add_remaining_self_loops`` ignores ``fill_value``, so ``improved=True`` gives the same result
+as ``improved=False``; both lower alike. ``cached`` only saves PyG recomputing the
+normalisation; here it is graph-only IR that constant folding evaluates once per graph anyway.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GCNConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of, with_self_loops
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of, self_loop_values, with_self_loops
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -20,35 +21,42 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def gcn_edge_weight(ctx: LoweringContext, adj: Value) -> Value:
-    """``deg^-1/2[src] * deg^-1/2[dst]`` per edge, with in-degrees counted on ``adj``."""
+def gcn_edge_weight(ctx: LoweringContext, adj: Value, weight: Value | None = None) -> Value:
+    """``deg^-1/2[src] * w * deg^-1/2[dst]`` per edge, with ``deg`` the in-degrees on ``adj`` weighted
+    by ``weight`` (``[E]`` of ``adj``; all ones when None)."""
 
     def build() -> Value:
-        ones = ctx.emit("graph.edge_full", [adj], value=1.0)
+        ones = ctx.emit("graph.edge_full", [adj], value=1.0) if weight is None else weight
         deg = ctx.emit("scatter", [ones, adj], reduce="sum")
         dis = ctx.emit("rsqrt_or_zero", [deg])
         src = ctx.emit("gather", [dis, adj], end="src")
         dst = ctx.emit("gather", [dis, adj], end="dst")
-        return ctx.emit("mul", [src, dst])
+        norm = ctx.emit("mul", [src, dst])
+        return norm if weight is None else ctx.emit("mul", [norm, weight])
 
-    return ctx.memo(("gcn_norm", adj), build)
+    return ctx.memo(("gcn_norm", adj, weight), build)
 
 
-def gcn_normalised(ctx: LoweringContext, adj: Value, self_loops: bool) -> tuple[Value, Value]:
+def gcn_normalised(ctx: LoweringContext, adj: Value, self_loops: bool, weight: Value | None = None,
+                   fill: float = 1.0) -> tuple[Value, Value]:
     """GCN's normalised adjacency: ``adj`` with one self-loop per node re-added when ``self_loops``, and
-    its symmetric edge values (shared by the layers built on ``gcn_norm``)."""
-    adj = with_self_loops(ctx, adj) if self_loops else adj
-    return adj, gcn_edge_weight(ctx, adj)
+    its symmetric edge values (shared by the layers built on ``gcn_norm``). ``weight`` are the edge
+    weights of ``adj``, if any: existing loops keep theirs, new loops get ``fill``."""
+    if self_loops and weight is not None:
+        adj, weight = self_loop_values(ctx, weight, adj, fill, reuse_existing=True)
+    elif self_loops:
+        adj = with_self_loops(ctx, adj)
+    return adj, gcn_edge_weight(ctx, adj, weight)
 
 
-def lower(ctx: LoweringContext, conv: GCNConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: GCNConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
+    weight = edge_weight_of(conv, qualname, edge)
     h = ctx.linear_module(conv.lin, qualify(qualname, "lin"), x)
     if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
-        out = propagate(ctx, h, adj, reduce, weight)
-    else:
-        out = propagate(ctx, h, adj, reduce)
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight, 2.0 if conv.improved else 1.0)
+    out = propagate(ctx, h, adj, reduce, weight)
     if conv.bias is not None:
         out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])
     return out

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GCN2Conv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
@@ -20,11 +20,12 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: GCN2Conv, qualname: str, x: Value, adj: Value, x_0: Value) -> Value:
+def lower(ctx: LoweringContext, conv: GCN2Conv, qualname: str, x: Value, adj: Value, x_0: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = None
+    weight = edge_weight_of(conv, qualname, edge)
     if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
+        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight)
     h = ctx.emit("mul", [propagate(ctx, x, adj, reduce, weight), ctx.scalar(1 - conv.alpha)])
     h0 = ctx.emit("mul", [x_0, ctx.scalar(conv.alpha)])
 

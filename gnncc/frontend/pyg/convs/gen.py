@@ -3,8 +3,9 @@
 The softmax aggregation weighs each message feature by a softmax over the row's in-edges of
 ``t * m`` (per feature: an edge softmax with one "head" per feature), then sums ``m * alpha``;
 the messages are ``[E, F]`` tensors, as in PyG. ``lin_src``, ``lin_dst`` (when the widths differ)
-and the MLP are lowered with the general rules. Power-mean aggregation and message normalisation
-are not lowered; edge features cannot reach the layer (forward takes only x and edge_index).
+and the MLP are lowered with the general rules. Edge features join the messages,
+``relu(x_j + e_ji) + eps`` (through ``lin_edge`` where ``edge_dim`` differs from the width).
+Power-mean aggregation and message normalisation are not lowered.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 from torch_geometric.nn import GENConv
 from torch_geometric.nn.aggr import SoftmaxAggregation
 
-from gnncc.frontend.pyg.convs.common import reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import edge_features_of, reduce_of, unsupported
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: GENConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: GENConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     if hasattr(conv, "msg_norm"):
         raise unsupported(conv, qualname, "has msg_norm=True, which is unsupported")
     softmax = isinstance(conv.aggr_module, SoftmaxAggregation)
@@ -32,7 +34,15 @@ def lower(ctx: LoweringContext, conv: GENConv, qualname: str, x: Value, adj: Val
     def linear(name: str, v: Value) -> Value:
         return ctx.linear_module(getattr(conv, name), qualify(qualname, name), v) if hasattr(conv, name) else v
 
-    messages = ctx.emit("relu", [ctx.emit("gather", [linear("lin_src", x), adj], end="src")])
+    messages = ctx.emit("gather", [linear("lin_src", x), adj], end="src")
+    if edge is not None:  # x_j + e_ji (through lin_edge where edge_dim differs from out_channels)
+        if hasattr(conv, "lin_edge"):
+            edge = linear("lin_edge", edge_features_of(ctx, conv, qualname, edge, conv.lin_edge.weight.shape[1]))
+        if edge.type.rank != 2 or edge.type.shape[1] != messages.type.shape[1]:
+            raise unsupported(conv, qualname, f"adds edge features {edge.type} to messages {messages.type}: their "
+                              "widths differ; set the layer's edge_dim")
+        messages = ctx.emit("add", [messages, edge])
+    messages = ctx.emit("relu", [messages])
     messages = ctx.emit("add", [messages, ctx.scalar(conv.eps)])
     if softmax:
         t = conv.aggr_module.t

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import LEConv
 
-from gnncc.frontend.pyg.convs.common import degree, propagate, reduce_of, scale_rows
+from gnncc.frontend.pyg.convs.common import degree, edge_weight_of, propagate, reduce_of, scale_rows, unsupported
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -19,12 +19,20 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: LEConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: LEConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
+    weight = edge_weight_of(conv, qualname, edge)
     a = ctx.linear_module(conv.lin1, qualify(qualname, "lin1"), x)
     b = ctx.linear_module(conv.lin2, qualify(qualname, "lin2"), x)
-    count = degree(ctx, adj)
-    if reduce != "sum":
-        count = ctx.emit("minimum", [count, ctx.scalar(1.0)])
-    out = ctx.emit("sub", [propagate(ctx, a, adj, reduce), scale_rows(ctx, b, count)])
+    if weight is None:
+        count = degree(ctx, adj)
+        if reduce != "sum":
+            count = ctx.emit("minimum", [count, ctx.scalar(1.0)])
+    elif reduce == "max":  # max_j w (a_j - b_i) does not split into a_j and b_i terms
+        raise unsupported(conv, qualname, "with edge weights and max aggregation is not supported")
+    else:  # sum or mean of w_ij (a_j - b_i) = the same of w_ij a_j, less b_i times that of w_ij
+        count = ctx.memo(("weight_sum", adj, weight, reduce),
+                         lambda: ctx.emit("scatter", [weight, adj], reduce=reduce))
+    out = ctx.emit("sub", [propagate(ctx, a, adj, reduce, weight), scale_rows(ctx, b, count)])
     return ctx.emit("add", [out, ctx.linear_module(conv.lin3, qualify(qualname, "lin3"), x)])

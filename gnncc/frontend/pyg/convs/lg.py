@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import LGConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
 from gnncc.ir.function import Value
 
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: LGConv, qualname: str, x: Value, adj: Value) -> Value:
-    weight = gcn_edge_weight(ctx, adj) if conv.normalize else None
+def lower(ctx: LoweringContext, conv: LGConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
+    weight = edge_weight_of(conv, qualname, edge)
+    if conv.normalize:
+        weight = gcn_edge_weight(ctx, adj, weight)
     return propagate(ctx, x, adj, reduce_of(conv, qualname), weight)

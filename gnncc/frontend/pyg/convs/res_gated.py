@@ -2,7 +2,8 @@
 
 The gate is one value per edge and feature, so the messages are ``[E, F]`` tensors: the gate
 sum is an SDDMM, the product and the reduction stay gather/scatter. ``act`` is lowered with the
-general module rules; a layer with ``edge_dim`` (which then requires edge features) is rejected.
+general module rules. With ``edge_dim``, each of ``k``, ``q``, ``v`` is ``lin([x, e_ji])``, lowered
+as ``lin_x(x)`` on the nodes, gathered, plus ``lin_e(e_ji)``, which is folded per graph.
 """
 
 from __future__ import annotations
@@ -11,24 +12,33 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import ResGatedGraphConv
 
-from gnncc.frontend.pyg.convs.common import reduce_of, submodule, unsupported
-from gnncc.frontend.pyg.values import qualify
+from gnncc.frontend.pyg.convs.common import edge_features_of, reduce_of, submodule, unsupported
+from gnncc.frontend.pyg.values import Param, qualify
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: ResGatedGraphConv, qualname: str, x: Value, adj: Value) -> Value:
-    if conv.edge_dim is not None:
-        raise unsupported(conv, qualname, f"has edge_dim={conv.edge_dim}, which needs edge features; "
-                          "conv(x, edge_index) has none")
+def lower(ctx: LoweringContext, conv: ResGatedGraphConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     act = submodule(conv, qualname, "act")
     reduce = reduce_of(conv, qualname)
+    if conv.edge_dim is not None:
+        edge = edge_features_of(ctx, conv, qualname, edge, conv.edge_dim)
+    elif edge is not None:
+        raise unsupported(conv, qualname, "is given edge features but has no edge_dim to read them")
 
     def project(name: str, end: str) -> Value:
-        h = ctx.linear_module(getattr(conv, name), qualify(qualname, name), x)
-        return ctx.emit("gather", [h, adj], end=end)
+        lin, where = getattr(conv, name), qualify(qualname, name)
+        if edge is None:
+            return ctx.emit("gather", [ctx.linear_module(lin, where, x), adj], end=end)
+        # lin([x, e]) = x W_x + e W_e + b: the node part on the nodes, then gathered
+        width = x.type.shape[1]
+        bias = None if lin.bias is None else Param(qualify(where, "bias"), lin.bias)
+        nodes = ctx.linear(x, Param(qualify(where, "weight.nodes"), lin.weight[:, :width]), bias)
+        edges = ctx.linear(edge, Param(qualify(where, "weight.edges"), lin.weight[:, width:]), None)
+        return ctx.emit("add", [ctx.emit("gather", [nodes, adj], end=end), edges])
 
     gate = ctx.emit("add", [project("lin_key", "dst"), project("lin_query", "src")])
     gate = ctx.call_module(act, qualify(qualname, "act"), [gate], {})

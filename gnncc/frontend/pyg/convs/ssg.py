@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import SSGConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: SSGConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: SSGConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
+    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, edge_weight_of(conv, qualname, edge))
     h = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     share = ctx.scalar((1 - conv.alpha) / conv.K)
     for _ in range(conv.K):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import TAGConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
@@ -18,9 +18,12 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: TAGConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: TAGConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = gcn_edge_weight(ctx, adj) if conv.normalize else None
+    weight = edge_weight_of(conv, qualname, edge)
+    if conv.normalize:
+        weight = gcn_edge_weight(ctx, adj, weight)
     out = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x)
     for k, lin in enumerate(conv.lins[1:], start=1):
         x = propagate(ctx, x, adj, reduce, weight)
