@@ -115,7 +115,7 @@ def test_build_cli_edge_model_serves_the_graphs_edge_data(tmp_path, capsys):
 
     out = tmp_path / "gine.so"
     assert main(["build", "--model", "gine", "--graph", "cora", "-o", str(out)]) == 0
-    assert "edge_attr=float32[10556, 8]" in capsys.readouterr().out
+    assert re.search(r"edge_attr=float32\[\d+, 8\]", capsys.readouterr().out)
     cora = datasets.load("cora")
     graph = zoo.with_edge_data("gine", cora.graph, seed=1)
     model = zoo.build("gine", cora.x.shape[1], 7)
