@@ -27,6 +27,7 @@ def _mlp(i: int, o: int) -> nn.Module:
     return nn.Sequential(nn.Linear(i, 8), nn.ReLU(), nn.Linear(8, o))
 
 
+DEGREES = torch.tensor([3, 10, 20, 12, 5, 1])  # PNA's in-degree histogram (of training graphs)
 # layers called as conv(x, edge_index)
 CONVS: dict[str, Callable[[], nn.Module]] = {
     "agnn": lambda: pyg.AGNNConv(),
@@ -49,6 +50,10 @@ CONVS: dict[str, Callable[[], nn.Module]] = {
     "lg_unnormalised": lambda: pyg.LGConv(normalize=False),
     "mixhop": lambda: pyg.MixHopConv(FIN, FOUT),
     "mixhop_powers_no_loops": lambda: pyg.MixHopConv(FIN, FOUT, powers=[1, 3], add_self_loops=False, bias=False),
+    "pna": lambda: pyg.PNAConv(FIN, FOUT, ["mean", "min", "max", "std"], ["identity", "amplification", "attenuation"],
+                               DEGREES),
+    "pna_towers_sum_var_linear": lambda: pyg.PNAConv(FIN, 2 * FOUT, ["sum", "var"], ["linear", "inverse_linear"],
+                                                     DEGREES, towers=2, pre_layers=2, post_layers=2),
     "res_gated": lambda: pyg.ResGatedGraphConv(FIN, FOUT),
     "res_gated_tanh_no_root": lambda: pyg.ResGatedGraphConv(FIN, FOUT, act=nn.Tanh(), root_weight=False),
     "simple_mean_self_loop": lambda: pyg.SimpleConv(aggr="mean", combine_root="self_loop"),
@@ -141,7 +146,7 @@ def test_layer_matches_pyg_with_optional_passes_off(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["agnn", "cheb_k3", "cluster_gcn", "edge_conv_max", "fa", "gcn2", "gen_softmax",
-                                  "graph_conv",
+                                  "graph_conv", "pna",
                                   "le", "lg", "mixhop", "res_gated", "simple_sum_cat", "ssg", "tag", "transformer"])
 def test_layer_in_a_model_on_cora(name: str) -> None:
     data = gnncc.datasets.load("cora")
@@ -236,6 +241,9 @@ ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
                                                         r"with one row per edge of edge_index"),
     "edge_conv_function": (lambda: Single(pyg.EdgeConv(torch.relu)), r"'conv' \(EdgeConv\) has nn=.*torch.nn.Module"),
     "gen_msg_norm": (lambda: Single(pyg.GENConv(FIN, FIN, msg_norm=True)), r"'conv' \(GENConv\) has msg_norm=True"),
+    "pna_divide_input": (lambda: Single(pyg.PNAConv(FIN, 4, ["mean"], ["identity"], DEGREES, towers=2,
+                                                    divide_input=True)),
+                         r"'conv' \(PNAConv\) has divide_input=True"),
     "gen_power_mean": (lambda: Single(pyg.GENConv(FIN, FIN, aggr="powermean")),
                        r"'conv' \(GENConv\) aggregates with PowerMeanAggregation, which is unsupported"),
 }

@@ -63,6 +63,8 @@ FEATURED: dict[str, Callable[[], nn.Module]] = {
     "res_gated": lambda: pyg.ResGatedGraphConv(FIN, FOUT, edge_dim=D),
     "gen_softmax_lin_edge": lambda: pyg.GENConv(FIN, FOUT, edge_dim=D),
     "gen_mean_same_width": lambda: pyg.GENConv(FIN, D, aggr="mean", edge_dim=D),
+    "pna": lambda: pyg.PNAConv(FIN, FOUT, ["mean", "min", "max", "std"], ["identity", "amplification", "linear"],
+                               torch.tensor([3, 10, 20, 12, 5, 1]), edge_dim=D),
 }
 ALL = sorted([*WEIGHTED, *FEATURED])
 

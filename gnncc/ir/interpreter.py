@@ -30,6 +30,8 @@ _UNARY = {
     "softplus": lambda x, a: F.softplus(x),
     "gelu": lambda x, a: F.gelu(x),
     "silu": lambda x, a: F.silu(x),
+    "sqrt": lambda x, a: torch.sqrt(x),
+    "step": lambda x, a: (x > 0).to(x.dtype),  # Heaviside: 1 where x > 0, else 0 (NaN too)
 }
 _BINARY = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
