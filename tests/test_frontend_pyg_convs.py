@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch_geometric.nn as pyg
+from compare import compiled_matches
 from graphs import EDGE_CASE_GRAPHS, random_graph
 from pass_models import Single
 from torch import nn
@@ -122,12 +123,7 @@ def _model(name: str, seed: int = 0) -> nn.Module:
 
 
 def _check(model: nn.Module, graph: gnncc.Graph, x: torch.Tensor, **options) -> gnncc.CompiledModel:
-    with torch.no_grad():
-        ref = model(x, graph.edge_index)
-    cm = gnncc.compile(model, graph, target="cpu", **options)
-    err = relative_error(cm(x), ref)
-    assert err < TOL, f"relative error {err:.2e}\n{cm.explain()}"
-    return cm
+    return compiled_matches(model, graph, x, TOL, **options)
 
 
 @pytest.mark.parametrize("graph_name", sorted(EDGE_CASE_GRAPHS))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch_geometric.nn as pyg
+from compare import compiled_matches
 from graphs import EDGE_CASE_GRAPHS, random_graph
 from torch import nn
 from torch_geometric.data import Data
@@ -102,12 +103,7 @@ def _with_edge_data(graph: gnncc.Graph, name: str, seed: int = 0) -> gnncc.Graph
 
 
 def _check(model: nn.Module, graph: gnncc.Graph, x: torch.Tensor, **options) -> gnncc.CompiledModel:
-    with torch.no_grad():
-        ref = model(x, graph.edge_index, graph.edge_attr)
-    cm = gnncc.compile(model, graph, target="cpu", in_features=FIN, **options)
-    err = relative_error(cm(x), ref)
-    assert err < TOL, f"relative error {err:.2e}\n{cm.explain()}"
-    return cm
+    return compiled_matches(model, graph, x, TOL, in_features=FIN, **options)
 
 
 @pytest.mark.parametrize("graph_name", sorted(EDGE_CASE_GRAPHS))
