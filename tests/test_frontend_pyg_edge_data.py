@@ -47,6 +47,8 @@ WEIGHTED: dict[str, Callable[[], nn.Module]] = {
     "le": lambda: pyg.LEConv(FIN, FOUT),
     "le_mean": lambda: pyg.LEConv(FIN, FOUT, aggr="mean"),
     "gcn2": lambda: pyg.GCN2Conv(FIN, alpha=0.1, theta=0.5, layer=1),
+    "cheb_sym": lambda: pyg.ChebConv(FIN, FOUT, K=3),
+    "cheb_rw": lambda: pyg.ChebConv(FIN, FOUT, K=2, normalization="rw"),
 }
 # layers reading edge features [E, D]
 FEATURED: dict[str, Callable[[], nn.Module]] = {
@@ -150,6 +152,23 @@ def test_self_loop_values_follow_pyg() -> None:
     for fill, pyg_fill in (("mean", "mean"), ("sum", "add"), ("max", "max"), ("min", "min"), (0.5, 0.5)):
         ei, w = add_self_loops(*bare, fill_value=pyg_fill, num_nodes=graph.num_nodes)
         assert as_edges(ours, adj.self_loop_values(adj.edge_values, fill, False)) == as_edges(ei, w), fill
+
+
+@pytest.mark.parametrize("name", ["gcn", "cheb_sym", "cheb_rw", "lg"])
+def test_negative_edge_weights_follow_pyg(name: str) -> None:
+    """Weights of both signs: a node's weighted degree can be negative or zero. PyG's ``pow(-0.5)`` then
+    gives NaN and ``1 / deg`` a negative value; ChebConv's lambda_max is an off-diagonal entry. The
+    compiled model gives the same values and the same NaNs."""
+    base = random_graph(40, 160, seed=12, self_loops=5)
+    weights = torch.randn(base.num_edges, generator=torch.Generator().manual_seed(12))
+    graph = gnncc.Graph(base.edge_index, base.num_nodes, edge_weight=weights)
+    model = _model(name)
+    x = torch.randn(graph.num_nodes, FIN, generator=torch.Generator().manual_seed(13))
+    with torch.no_grad():
+        ref = model(x, graph.edge_index, weights)
+    out = gnncc.compile(model, graph, in_features=FIN)(x)
+    assert torch.equal(out.isnan(), ref.isnan())
+    assert relative_error(torch.nan_to_num(out), torch.nan_to_num(ref)) < TOL
 
 
 def test_weighted_gcn_on_cora() -> None:
@@ -286,9 +305,9 @@ def test_edge_data_errors_name_the_layer_and_the_shape() -> None:
         gnncc.compile(pyg.GINEConv(_mlp(FIN, FOUT)), features, in_features=FIN)
     with pytest.raises(UnsupportedError, match=r"forward\(x, edge_index, edge_attr\) on a graph with edge data"):
         gnncc.compile(_model("gcn"), plain)
-    with pytest.raises(UnsupportedError, match="ChebConv.*extra arguments \\['edge_weight'\\]"):
-        gnncc.compile(WithEdges(pyg.ChebConv(FIN, FOUT, K=2)),
-                      gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)))
+    with pytest.raises(UnsupportedError, match="SimpleConv.*extra arguments \\['edge_weight'\\]"):
+        gnncc.compile(WithEdges(pyg.SimpleConv(combine_root="self_loop")),
+                      gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)), in_features=FIN)
     integers = gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100, dtype=torch.int64))
     with pytest.raises(gnncc.errors.GnnccError, match=r"edge_attr is torch.int64.*\.float\(\)"):
         gnncc.compile(_model("gcn"), integers)

@@ -171,14 +171,24 @@ class Adjacency:
         ids = torch.arange(n, dtype=torch.int64)
         return torch.cat([values[keep], loops])[_by_destination(torch.cat([dst[keep], ids]))].contiguous()
 
+    def loop_free_values(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` (one row per edge) for the edges of ``without_self_loops()``: the non-loop rows, in
+        order (dropping edges keeps the grouping by destination)."""
+        return values[self.src_ids() != self.dst_ids()].contiguous()
+
     def without_self_loops(self) -> Adjacency:
         """The same edges less every self-loop (PyG's remove_self_loops)."""
         src, dst = self.src_ids(), self.dst_ids()
         keep = src != dst
         return Adjacency.from_coo(src[keep], dst[keep], self.num_src, self.num_dst)
 
-    def degrees(self, end: str) -> torch.Tensor:
-        """Edges per node, as float32: in-degrees (``end="dst"``) or out-degrees (``end="src"``)."""
+    def degrees(self, end: str, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Edges per node, as float32: in-degrees (``end="dst"``) or out-degrees (``end="src"``); with
+        ``weights`` (one per edge) the sum of the node's edges' weights."""
+        if weights is not None:
+            ids = self.dst_ids() if end == "dst" else self.src_ids()
+            count = self.num_dst if end == "dst" else self.num_src
+            return torch.zeros(count, dtype=weights.dtype).index_add_(0, ids.to(weights.device), weights)
         if end == "dst":
             return self.in_degrees().to(torch.float32)
         return torch.bincount(self.src_ids(), minlength=self.num_src).to(torch.float32)

@@ -146,11 +146,13 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "graph.remove_self_loops":
         return args[0].without_self_loops()
     if op == "graph.degree":
-        return args[0].degrees(attrs["end"])
+        return args[0].degrees(attrs["end"], args[1] if len(args) > 1 else None)
     if op == "graph.edge_full":
         return torch.full((args[0].nnz,), float(attrs["value"]))
     if op == "graph.edge_attr":
         return _edge_attr(args[0], attrs["width"])
+    if op == "graph.loop_free_values":
+        return args[1].loop_free_values(args[0])
     if op == "graph.self_loop_values":
         return args[1].self_loop_values(args[0], attrs["fill"], attrs["reuse_existing"])
     if op == "gather":

@@ -151,6 +151,12 @@ def _infer_degree(types, attrs):
     a = _adj("graph.degree", types[0])
     if attrs["end"] not in ("src", "dst"):
         raise _fail("graph.degree", f"end must be 'src' or 'dst', got {attrs['end']!r}")
+    if len(types) not in (1, 2):
+        raise _fail("graph.degree", f"expects (adj[, edge weights]), got {len(types)} operands")
+    if len(types) == 2:
+        w = _tensor("graph.degree", types[1], "edge weights")
+        if w.rank != 1 or not _same_dim(w.shape[0], a.nnz):
+            raise _fail("graph.degree", f"edge weights {w} must be [{a.nnz}]")
     return TensorType((a.num_src if attrs["end"] == "src" else a.num_dst,), FLOAT)
 
 
@@ -178,6 +184,15 @@ def _infer_loop_values(types, attrs):
     return TensorType((looped.nnz, *values.shape[1:]), values.dtype)
 
 
+def _infer_loop_free_values(types, attrs):
+    values = _tensor("graph.loop_free_values", types[0], "values")
+    adj = _adj("graph.loop_free_values", types[1])
+    loop_free = _adj("graph.loop_free_values", types[2], "adjacency without self-loops")
+    if values.rank == 0 or not _same_dim(values.shape[0], adj.nnz):
+        raise _fail("graph.loop_free_values", f"values {values} do not have one row per edge of {adj}")
+    return TensorType((loop_free.nnz, *values.shape[1:]), values.dtype)
+
+
 _register("graph.add_self_loops", "graph", 1, _self_loops_infer("graph.add_self_loops"), nnz_symbol=REQUIRED,
           keep_existing=False)
 _register("graph.remove_self_loops", "graph", 1, _self_loops_infer("graph.remove_self_loops"), nnz_symbol=REQUIRED)
@@ -187,7 +202,10 @@ _register("graph.edge_attr", "graph", 1, _infer_edge_attr, width=None)
 # edge values carried onto graph.add_self_loops(adj): inputs (values, adj, looped); see
 # Adjacency.self_loop_values
 _register("graph.self_loop_values", "graph", 3, _infer_loop_values, fill=REQUIRED, reuse_existing=False)
-_register("graph.degree", "graph", 1, _infer_degree, end="dst")
+# edge values carried onto graph.remove_self_loops(adj): inputs (values, adj, loop_free)
+_register("graph.loop_free_values", "graph", 3, _infer_loop_free_values)
+# with a second operand, edge weights [nnz], the weighted degree
+_register("graph.degree", "graph", None, _infer_degree, end="dst")
 
 
 # --- message passing --------------------------------------------------------

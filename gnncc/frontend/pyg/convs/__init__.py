@@ -121,7 +121,7 @@ def _edge_conv_width(conv: EdgeConv, width_of: WidthOf) -> int | None:
 CONVS: dict[type[MessagePassing], ConvRule] = {
     AGNNConv: ConvRule(agnn.lower, keeps_width=_always_keeps_width),
     APPNP: ConvRule(appnp.lower, edge="edge_weight", keeps_width=_always_keeps_width),
-    ChebConv: ConvRule(cheb.lower),
+    ChebConv: ConvRule(cheb.lower, edge="edge_weight"),
     ClusterGCNConv: ConvRule(cluster_gcn.lower),
     EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
     FAConv: ConvRule(fa.lower, ("x", "x_0"), in_width=_channels),

@@ -78,9 +78,25 @@ def edge_features_of(ctx: LoweringContext, conv: MessagePassing, qualname: str, 
     return edge
 
 
-def degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:
-    """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``."""
-    return ctx.memo(("degree", adj, end), lambda: ctx.emit("graph.degree", [adj], end=end))
+def degree(ctx: LoweringContext, adj: Value, end: str = "dst", weight: Value | None = None) -> Value:
+    """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``; with edge
+    weights ``weight`` (``[E]`` of ``adj``) the sums of the weights."""
+    operands = [adj] if weight is None else [adj, weight]
+    return ctx.memo(("degree", adj, end, weight), lambda: ctx.emit("graph.degree", operands, end=end))
+
+
+def weighted_inverse(ctx: LoweringContext, deg: Value, root: bool) -> Value:
+    """PyG's ``deg.pow(-0.5)`` (``root``) or ``1 / deg`` for weighted degrees, infinities masked to 0: 0
+    where ``deg`` is 0, and as PyG for a negative sum of weights (NaN under the root, ``1 / deg`` else)."""
+
+    def build() -> Value:
+        if root:  # rsqrt_or_zero gives 0 for a negative degree; 0 * sqrt(deg) turns that into PyG's NaN
+            nan_if_negative = ctx.emit("mul", [ctx.emit("sqrt", [deg]), ctx.scalar(0.0)])
+            return ctx.emit("add", [ctx.emit("rsqrt_or_zero", [deg]), nan_if_negative])
+        nonzero = ctx.emit("step", [ctx.emit("abs", [deg])])
+        return ctx.emit("div", [nonzero, ctx.emit("add", [deg, ctx.emit("sub", [ctx.scalar(1.0), nonzero])])])
+
+    return ctx.memo(("weighted_inverse", deg, root), build)
 
 
 def inverse_degree(ctx: LoweringContext, adj: Value, end: str = "dst") -> Value:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GCNConv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of, self_loop_values, with_self_loops
+from gnncc.frontend.pyg.convs.common import (
+    edge_weight_of,
+    propagate,
+    reduce_of,
+    self_loop_values,
+    weighted_inverse,
+    with_self_loops,
+)
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -28,7 +35,7 @@ def gcn_edge_weight(ctx: LoweringContext, adj: Value, weight: Value | None = Non
     def build() -> Value:
         ones = ctx.emit("graph.edge_full", [adj], value=1.0) if weight is None else weight
         deg = ctx.emit("scatter", [ones, adj], reduce="sum")
-        dis = ctx.emit("rsqrt_or_zero", [deg])
+        dis = ctx.emit("rsqrt_or_zero", [deg]) if weight is None else weighted_inverse(ctx, deg, root=True)
         src = ctx.emit("gather", [dis, adj], end="src")
         dst = ctx.emit("gather", [dis, adj], end="dst")
         norm = ctx.emit("mul", [src, dst])
