@@ -141,12 +141,13 @@ class Graph:
 
     @classmethod
     def from_npz(cls, path: str | Path) -> Graph:
-        """From a ``.npz`` with ``src``, ``dst`` and ``num_nodes`` (the layout of ``shared/data``).
+        """From a ``.npz`` with ``src``, ``dst`` and ``num_nodes`` (the layout of ``shared/data``), and
+        optionally ``edge_weight`` (``[E]``) or ``edge_attr`` (``[E]``/``[E, D]``) in the edges' order.
 
         A file that cannot be read as such (not a zip, corrupt, keys missing, wrong dtypes or
         shapes) is a ``GraphError`` naming the file and key; a missing file stays ``FileNotFoundError``.
         """
-        arrays = _read_npz(path, ("src", "dst", "num_nodes"))
+        arrays = _read_npz(path, ("src", "dst", "num_nodes"), optional=("edge_weight", "edge_attr"))
         src, dst, n = arrays["src"], arrays["dst"], arrays["num_nodes"]
         for key, a in (("src", src), ("dst", dst)):
             if a.ndim != 1 or a.dtype.kind not in "iu":
@@ -155,8 +156,9 @@ class Graph:
             raise GraphError(f"{path}: 'src' and 'dst' differ in length ({src.shape[0]} vs {dst.shape[0]})")
         if n.size != 1 or n.dtype.kind not in "iu":
             raise GraphError(f"{path}: 'num_nodes' must be one integer, got {n.dtype} of shape {list(n.shape)}")
+        edge_data = {key: arrays[key] for key in ("edge_weight", "edge_attr") if key in arrays}
         try:
-            return cls(torch.stack([_from_numpy(src), _from_numpy(dst)]), n.reshape(()).item())
+            return cls(torch.stack([_from_numpy(src), _from_numpy(dst)]), n.reshape(()).item(), **edge_data)
         except GraphError as e:
             raise GraphError(f"{path}: {e}") from e
 
@@ -384,8 +386,9 @@ def _from_numpy(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a.copy() if any(st < 0 for st in a.strides) else a)
 
 
-def _read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of an ``.npz``; anything unreadable is a GraphError naming the file and key."""
+def _read_npz(path: str | Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz``, and those of ``optional`` it has; anything unreadable is a
+    GraphError naming the file and key."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -399,7 +402,7 @@ def _read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         if missing:
             raise GraphError(f"{path} lacks key(s) {missing}; it has {archive.files} (expected {list(keys)})")
         out = {}
-        for key in keys:
+        for key in (*keys, *(k for k in optional if k in archive.files)):
             try:
                 out[key] = np.asarray(archive[key])
             except Exception as e:  # a corrupt member: bad header, truncated data, CRC mismatch

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch_geometric.nn as pyg
@@ -349,3 +350,22 @@ def test_fused_edge_feature_layers_plan_no_edge_buffer(name: str) -> None:
     fused = _check(_model(name), graph, x)
     assert not edge_buffers(fused), fused.executor.describe_memory()
     assert edge_buffers(_check(_model(name), graph, x, passes=OPTIONAL_PASSES_OFF))
+
+
+def test_npz_files_carry_edge_data(tmp_path: Path) -> None:
+    """``Graph.from_npz`` reads ``edge_weight`` or ``edge_attr`` beside ``src``/``dst``; the zoo's edge
+    models then use the file's data instead of random data; a bad shape names the file and key."""
+    from gnncc.cli import zoo
+
+    base = random_graph(30, 100, seed=2)
+    src, dst = (a.numpy() for a in base.edge_index)
+    features = torch.randn(100, 8).numpy()
+    path = tmp_path / "featured.npz"
+    np.savez(path, src=src, dst=dst, num_nodes=np.int64(30), edge_attr=features)
+    graph = gnncc.Graph.from_npz(path)
+    assert torch.equal(graph.edge_attr, torch.from_numpy(features))
+    assert zoo.with_edge_data("gine", graph) is graph
+    assert zoo.with_edge_data("gcn_weighted", graph).edge_attr.shape == (100,)  # features are no weights
+    np.savez(path, src=src, dst=dst, num_nodes=np.int64(30), edge_weight=np.ones(99, dtype=np.float32))
+    with pytest.raises(GraphError, match=r"featured.npz: edge_weight must have shape \[E\] with E=100"):
+        gnncc.Graph.from_npz(path)

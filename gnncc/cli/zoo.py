@@ -174,14 +174,18 @@ class EdgeGAT(nn.Module):
 
 
 def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
-    """``graph`` (a ``gnncc.Graph``) with the random edge data zoo model ``name`` reads (seeded: positive
-    weights, or normal features), or ``graph`` itself for a model without."""
+    """``graph`` (a ``gnncc.Graph``) with the edge data zoo model ``name`` reads: the graph's own when it
+    has data of that shape (an ``.npz`` with ``edge_weight``/``edge_attr``), else random (seeded:
+    positive weights, or normal features); ``graph`` itself for a model without."""
     if name not in EDGE_MODELS:
         return graph
     from gnncc.graph import Graph
 
-    gen = torch.Generator().manual_seed(seed)
     width = EDGE_MODELS[name]
+    own = graph.edge_attr
+    if own is not None and own.is_floating_point() and tuple(own.shape[1:]) == (() if width is None else (width,)):
+        return graph
+    gen = torch.Generator().manual_seed(seed)
     if width is None:
         return Graph(graph.edge_index, graph.num_nodes, edge_weight=torch.rand(graph.num_edges, generator=gen) + 0.1)
     return Graph(graph.edge_index, graph.num_nodes, edge_attr=torch.randn(graph.num_edges, width, generator=gen))
