@@ -61,8 +61,8 @@ class Graph:
     with int32 indices when they fit, and degree statistics.
 
     ``edge_attr`` (``[E]`` or ``[E, D]``, in ``edge_index`` order; ``edge_weight`` is the same for
-    ``[E]``) is what a model called as ``model(x, edge_index, edge_attr)`` reads as its third argument:
-    edge weights of GCNConv and its kin, edge features of GINEConv or GATConv(edge_dim=...).
+    ``[E]``) is what the compiled model passes to its ``edge_weight``/``edge_attr`` parameter (else its
+    third): edge weights of GCNConv and its kin, edge features of GINEConv or GATConv(edge_dim=...).
     """
 
     def __init__(self, edge_index: Any, num_nodes: int | None = None, *, edge_attr: Any = None,

@@ -1,9 +1,9 @@
 """``lower_pyg``: an unmodified PyG model -> IR ``Function`` with eval-mode semantics.
 
 The function has one input ``x: f32[num_nodes, in_features]``; the model's ``edge_index``
-becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated. A graph with
-edge data is passed as the third argument, ``model(x, edge_index, edge_attr)``, where the model's
-``forward`` takes one: it is the ``graph.edge_attr`` value, graph-only like the adjacency.
+becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated. A graph's
+edge data is passed to the ``forward`` parameter that takes it (``edge_parameter``: by name, else
+the third) as the ``graph.edge_attr`` value, graph-only like the adjacency.
 """
 
 from __future__ import annotations

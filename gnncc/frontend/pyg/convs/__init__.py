@@ -164,7 +164,8 @@ def keeps_width(conv: MessagePassing) -> bool:
 
 
 def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: Any, kwargs: Any) -> Value:
-    """Check the call ``conv(x, [x_0, ]edge_index)`` and lower it with the layer's registered rule."""
+    """Check the call ``conv(x, [x_0, ]edge_index[, edge data])`` and lower it with the layer's registered
+    rule; edge data must be an edge tensor of ``edge_index`` (the graph's, or computed from it)."""
     name = layer_name(conv, qualname)
     rule = CONVS.get(type(conv))
     if rule is None:
