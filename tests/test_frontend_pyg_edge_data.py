@@ -50,6 +50,10 @@ WEIGHTED: dict[str, Callable[[], nn.Module]] = {
     "gcn2": lambda: pyg.GCN2Conv(FIN, alpha=0.1, theta=0.5, layer=1),
     "cheb_sym": lambda: pyg.ChebConv(FIN, FOUT, K=3),
     "cheb_rw": lambda: pyg.ChebConv(FIN, FOUT, K=2, normalization="rw"),
+    "le_max": lambda: pyg.LEConv(FIN, FOUT, aggr="max"),
+    "simple_self_loop": lambda: pyg.SimpleConv(aggr="mean", combine_root="self_loop"),
+    "simple_sum": lambda: pyg.SimpleConv(aggr="sum", combine_root="sum"),
+    "mixhop": lambda: pyg.MixHopConv(FIN, FOUT, powers=[0, 1, 2]),
 }
 # layers reading edge features [E, D]
 FEATURED: dict[str, Callable[[], nn.Module]] = {
@@ -150,9 +154,13 @@ def test_self_loop_values_follow_pyg() -> None:
     ei, w = add_remaining_self_loops(graph.edge_index, values, fill_value=2.0, num_nodes=graph.num_nodes)
     assert as_edges(ours, adj.self_loop_values(adj.edge_values, 2.0, True)) == as_edges(ei, w)
     bare = remove_self_loops(graph.edge_index, values)
+    kept = adj.with_self_loops(keep_existing=True)
+    ours_kept = torch.stack([kept.src_ids(), kept.dst_ids()])
     for fill, pyg_fill in (("mean", "mean"), ("sum", "add"), ("max", "max"), ("min", "min"), (0.5, 0.5)):
         ei, w = add_self_loops(*bare, fill_value=pyg_fill, num_nodes=graph.num_nodes)
         assert as_edges(ours, adj.self_loop_values(adj.edge_values, fill, False)) == as_edges(ei, w), fill
+        ei, w = add_self_loops(graph.edge_index, values, fill_value=pyg_fill, num_nodes=graph.num_nodes)
+        assert as_edges(ours_kept, adj.self_loop_values(adj.edge_values, fill, False, True)) == as_edges(ei, w), fill
 
 
 @pytest.mark.parametrize("name", ["gcn", "cheb_sym", "cheb_rw", "lg"])
@@ -306,9 +314,9 @@ def test_edge_data_errors_name_the_layer_and_the_shape() -> None:
         gnncc.compile(pyg.GINEConv(_mlp(FIN, FOUT)), features, in_features=FIN)
     with pytest.raises(UnsupportedError, match=r"forward\(x, edge_index, edge_attr\) on a graph with edge data"):
         gnncc.compile(_model("gcn"), plain)
-    with pytest.raises(UnsupportedError, match="SimpleConv.*extra arguments \\['edge_weight'\\]"):
-        gnncc.compile(WithEdges(pyg.SimpleConv(combine_root="self_loop")),
-                      gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)), in_features=FIN)
+    with pytest.raises(UnsupportedError, match=r"ClusterGCNConv\) must be called as conv\(x, edge_index\)"):
+        gnncc.compile(WithEdges(pyg.ClusterGCNConv(FIN, FOUT)),
+                      gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)))
     integers = gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100, dtype=torch.int64))
     with pytest.raises(gnncc.errors.GnnccError, match=r"edge_attr is torch.int64.*\.float\(\)"):
         gnncc.compile(_model("gcn"), integers)

@@ -146,15 +146,16 @@ class Adjacency:
             torch.cat([src[keep], loops]), torch.cat([dst[keep], loops]), self.num_src, self.num_dst
         )
 
-    def self_loop_values(self, values: torch.Tensor, fill: float | str, reuse_existing: bool) -> torch.Tensor:
-        """``values`` (one row per edge of this adjacency) for the edges of ``with_self_loops()``: each
-        other edge keeps its row, and node ``v``'s new loop gets ``fill``, a number or a reduction
-        (``"mean"``, ``"sum"``, ``"max"``, ``"min"``) of the rows of ``v``'s other in-edges (0 with none),
-        as PyG's ``add_self_loops(..., fill_value)`` after ``remove_self_loops``. With ``reuse_existing``
-        a node that had a self-loop keeps that loop's row (the last one's, among duplicates), as PyG's
-        ``add_remaining_self_loops``."""
+    def self_loop_values(self, values: torch.Tensor, fill: float | str, reuse_existing: bool,
+                         keep_existing: bool = False) -> torch.Tensor:
+        """``values`` (one row per edge of this adjacency) for the edges of ``with_self_loops(keep_existing)``:
+        each kept edge keeps its row, and node ``v``'s new loop gets ``fill``, a number or a reduction
+        (``"mean"``, ``"sum"``, ``"max"``, ``"min"``) of the rows of ``v``'s kept in-edges (0 with none),
+        as PyG's ``add_self_loops(..., fill_value)`` (after ``remove_self_loops`` unless
+        ``keep_existing``). With ``reuse_existing`` a node that had a self-loop keeps that loop's row (the
+        last one's, among duplicates), as PyG's ``add_remaining_self_loops``."""
         src, dst = self.src_ids(), self.dst_ids()
-        keep = src != dst
+        keep = torch.ones_like(src, dtype=torch.bool) if keep_existing else src != dst
         n = self.num_dst
         loops = values.new_zeros((n, *values.shape[1:]))
         if isinstance(fill, str):
@@ -164,7 +165,7 @@ class Adjacency:
         else:
             loops.fill_(float(fill))
         if reuse_existing:
-            positions = torch.nonzero(~keep).flatten()
+            positions = torch.nonzero(src == dst).flatten()
             last = torch.full((n,), -1, dtype=torch.int64).scatter_reduce(0, dst[positions], positions, "amax")
             has_loop = last >= 0
             loops[has_loop] = values[last[has_loop]]

@@ -154,7 +154,7 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "graph.loop_free_values":
         return args[1].loop_free_values(args[0])
     if op == "graph.self_loop_values":
-        return args[1].self_loop_values(args[0], attrs["fill"], attrs["reuse_existing"])
+        return args[1].self_loop_values(args[0], attrs["fill"], attrs["reuse_existing"], attrs["keep_existing"])
     if op == "gather":
         x, adj = args
         ids = adj.src_ids() if attrs["end"] == "src" else adj.dst_ids()

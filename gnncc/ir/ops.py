@@ -181,6 +181,8 @@ def _infer_loop_values(types, attrs):
         raise _fail("graph.self_loop_values", f"fill must be a number or one of {_LOOP_FILLS}, got {fill!r}")
     if values.rank == 0 or not _same_dim(values.shape[0], adj.nnz):
         raise _fail("graph.self_loop_values", f"values {values} do not have one row per edge of {adj}")
+    if attrs["reuse_existing"] and attrs["keep_existing"]:
+        raise _fail("graph.self_loop_values", "reuse_existing replaces existing loops; keep_existing keeps them")
     return TensorType((looped.nnz, *values.shape[1:]), values.dtype)
 
 
@@ -201,7 +203,8 @@ _register("graph.edge_full", "graph", 1, _infer_edge_full, value=1.0)
 _register("graph.edge_attr", "graph", 1, _infer_edge_attr, width=None)
 # edge values carried onto graph.add_self_loops(adj): inputs (values, adj, looped); see
 # Adjacency.self_loop_values
-_register("graph.self_loop_values", "graph", 3, _infer_loop_values, fill=REQUIRED, reuse_existing=False)
+_register("graph.self_loop_values", "graph", 3, _infer_loop_values, fill=REQUIRED, reuse_existing=False,
+          keep_existing=False)
 # edge values carried onto graph.remove_self_loops(adj): inputs (values, adj, loop_free)
 _register("graph.loop_free_values", "graph", 3, _infer_loop_free_values)
 # with a second operand, edge weights [nnz], the weighted degree

@@ -46,13 +46,14 @@ def without_self_loops(ctx: LoweringContext, adj: Value) -> Value:
 
 
 def self_loop_values(ctx: LoweringContext, values: Value, adj: Value, fill: float | str,
-                     reuse_existing: bool = False) -> tuple[Value, Value]:
+                     reuse_existing: bool = False, keep_existing: bool = False) -> tuple[Value, Value]:
     """``adj`` with self-loops (``with_self_loops``) and ``values``, an edge tensor of ``adj``, carried
     onto its edges, the new loops filled by ``fill`` (see ``Adjacency.self_loop_values``)."""
-    looped = with_self_loops(ctx, adj)
+    looped = with_self_loops(ctx, adj, keep_existing)
     return looped, ctx.memo(
         ("self_loop_values", values, looped, fill, reuse_existing),
-        lambda: ctx.emit("graph.self_loop_values", [values, adj, looped], fill=fill, reuse_existing=reuse_existing),
+        lambda: ctx.emit("graph.self_loop_values", [values, adj, looped], fill=fill, reuse_existing=reuse_existing,
+                         keep_existing=keep_existing),
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import MixHopConv
 
-from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
 from gnncc.frontend.pyg.convs.gcn import gcn_normalised
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def lower(ctx: LoweringContext, conv: MixHopConv, qualname: str, x: Value, adj: Value) -> Value:
+def lower(ctx: LoweringContext, conv: MixHopConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops)
+    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, edge_weight_of(conv, qualname, edge))
     hops = [x]
     for _ in range(max(conv.powers)):
         hops.append(propagate(ctx, hops[-1], adj, reduce, weight))
