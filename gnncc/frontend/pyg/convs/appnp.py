@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import APPNP
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_normalised
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: APPNP, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = edge_weight_of(conv, qualname, edge)
-    if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight)
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, conv.add_self_loops)
     teleport = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     keep = ctx.scalar(1 - conv.alpha)
     h = x

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torch_geometric.nn import GCNConv
+from torch_geometric.nn import GCNConv, MessagePassing
 
 from gnncc.frontend.pyg.convs.common import (
     edge_weight_of,
@@ -56,13 +56,23 @@ def gcn_normalised(ctx: LoweringContext, adj: Value, self_loops: bool, weight: V
     return adj, gcn_edge_weight(ctx, adj, weight)
 
 
+def gcn_weights(ctx: LoweringContext, conv: MessagePassing, qualname: str, adj: Value, edge: Value | None,
+                self_loops: bool, fill: float = 1.0) -> tuple[Value, Value | None]:
+    """The adjacency and edge values a layer built on ``gcn_norm`` propagates with: its ``edge_weight``
+    (``edge``) GCN-normalised, self-loops re-added when ``self_loops`` (see ``gcn_normalised``); the
+    plain adjacency and weights for a layer with ``normalize=False`` (layers without that option always
+    normalise)."""
+    weight = edge_weight_of(conv, qualname, edge)
+    if not getattr(conv, "normalize", True):
+        return adj, weight
+    return gcn_normalised(ctx, adj, self_loops, weight, fill)
+
+
 def lower(ctx: LoweringContext, conv: GCNConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = edge_weight_of(conv, qualname, edge)
     h = ctx.linear_module(conv.lin, qualify(qualname, "lin"), x)
-    if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight, 2.0 if conv.improved else 1.0)
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, conv.add_self_loops, 2.0 if conv.improved else 1.0)
     out = propagate(ctx, h, adj, reduce, weight)
     if conv.bias is not None:
         out = ctx.emit("add", [out, ctx.param(qualify(qualname, "bias"), conv.bias)])

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GCN2Conv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_normalised
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: GCN2Conv, qualname: str, x: Value, adj: Value, x_0: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = edge_weight_of(conv, qualname, edge)
-    if conv.normalize:
-        adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, weight)
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, conv.add_self_loops)
     h = ctx.emit("mul", [propagate(ctx, x, adj, reduce, weight), ctx.scalar(1 - conv.alpha)])
     h0 = ctx.emit("mul", [x_0, ctx.scalar(conv.alpha)])
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import LGConv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -16,7 +16,5 @@ if TYPE_CHECKING:
 
 def lower(ctx: LoweringContext, conv: LGConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
-    weight = edge_weight_of(conv, qualname, edge)
-    if conv.normalize:
-        weight = gcn_edge_weight(ctx, adj, weight)
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, self_loops=False)
     return propagate(ctx, x, adj, reduce_of(conv, qualname), weight)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import MixHopConv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_normalised
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: MixHopConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, edge_weight_of(conv, qualname, edge))
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, conv.add_self_loops)
     hops = [x]
     for _ in range(max(conv.powers)):
         hops.append(propagate(ctx, hops[-1], adj, reduce, weight))

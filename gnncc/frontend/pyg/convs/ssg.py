@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import SSGConv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_normalised
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: SSGConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    adj, weight = gcn_normalised(ctx, adj, conv.add_self_loops, edge_weight_of(conv, qualname, edge))
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, conv.add_self_loops)
     h = ctx.emit("mul", [x, ctx.scalar(conv.alpha)])
     share = ctx.scalar((1 - conv.alpha) / conv.K)
     for _ in range(conv.K):

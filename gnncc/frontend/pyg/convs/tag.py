@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import TAGConv
 
-from gnncc.frontend.pyg.convs.common import edge_weight_of, propagate, reduce_of
-from gnncc.frontend.pyg.convs.gcn import gcn_edge_weight
+from gnncc.frontend.pyg.convs.common import propagate, reduce_of
+from gnncc.frontend.pyg.convs.gcn import gcn_weights
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 def lower(ctx: LoweringContext, conv: TAGConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
     reduce = reduce_of(conv, qualname)
-    weight = edge_weight_of(conv, qualname, edge)
-    if conv.normalize:
-        weight = gcn_edge_weight(ctx, adj, weight)
+    adj, weight = gcn_weights(ctx, conv, qualname, adj, edge, self_loops=False)
     out = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x)
     for k, lin in enumerate(conv.lins[1:], start=1):
         x = propagate(ctx, x, adj, reduce, weight)
