@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
+from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite, single_use
 
 NAME = "factor_aggregations"
 
@@ -42,7 +42,7 @@ class _Sums:
         self.outputs = set(fn.outputs)
 
     def single_use(self, v: Value) -> bool:
-        return len(self.users[v]) == 1 and v not in self.outputs
+        return single_use(v, self.users, self.outputs)
 
     @staticmethod
     def operands(node: Node) -> list[tuple[Value, int, Value | None]] | None:

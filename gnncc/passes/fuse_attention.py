@@ -23,13 +23,9 @@ from __future__ import annotations
 
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, model_scalar, register_pass, rewrite
+from gnncc.passes.manager import PassContext, model_scalar, register_pass, rewrite, single_use
 
 NAME = "fuse_attention"
-
-
-def _single(v: Value, users: dict[Value, list[Node]], outputs: set[Value]) -> bool:
-    return len(users[v]) == 1 and v not in outputs
 
 
 def _att_operand(att: Value, heads: int, channels: int) -> bool:
@@ -45,7 +41,7 @@ def _added_scores(v: Value, adj: Value, users, outputs) -> tuple[Node, list[Node
     node, absorbed, bias = v.node, [], None
     if node.op == "add":
         scores, bias = node.inputs if node.inputs[0].node.op == "sddmm" else node.inputs[::-1]
-        if scores.node.op != "sddmm" or bias.type != scores.type or not _single(scores, users, outputs):
+        if scores.node.op != "sddmm" or bias.type != scores.type or not single_use(scores, users, outputs):
             return None
         absorbed, node = [node], scores.node
     if node.op != "sddmm" or node.attrs["op"] != "add" or node.inputs[0] is not adj:
@@ -77,7 +73,7 @@ def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tup
     if spmm.op != "spmm" or spmm.attrs["reduce"] != "sum" or len(spmm.inputs) != 3:
         return None
     adj, x, weights = spmm.inputs
-    if x.type.rank != 3 or not _single(spmm.output, users, outputs):
+    if x.type.rank != 3 or not single_use(spmm.output, users, outputs):
         return None
     n, heads, channels = x.type.shape
     if combine.op == "reshape" and tuple(combine.output.type.shape) == (n, heads * channels):
@@ -87,7 +83,7 @@ def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tup
     else:
         return None
     softmax = weights.node
-    if softmax.op != "edge_softmax" or softmax.inputs[0] is not adj or not _single(weights, users, outputs):
+    if softmax.op != "edge_softmax" or softmax.inputs[0] is not adj or not single_use(weights, users, outputs):
         return None
     chain = [spmm, softmax]
     score = softmax.inputs[1]
@@ -123,7 +119,7 @@ def _match(combine: Node, users, outputs, fn: Function, ctx: PassContext) -> tup
         p, q, kind, slope = sddmm.inputs[2], att, "gatv2", float(act.attrs["alpha"])
     else:
         return None
-    if any(not _single(c.output, users, outputs) for c in chain[1:]):
+    if any(not single_use(c.output, users, outputs) for c in chain[1:]):
         return None
     return spmm, chain, {"score": kind, "negative_slope": slope, "heads": mode, "scale": scale, "p": p, "q": q,
                          "bias": bias}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gnncc.ir.function import Function, Node
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, register_pass, rewrite, single_use
 
 NAME = "fuse_dot_reduce"
 
@@ -37,7 +37,7 @@ def _plan(fn: Function) -> dict[Node, tuple]:
         if node.op != "reduce_sum" or node.inputs[0].node.op != "mul":
             continue
         mul = node.inputs[0].node
-        if len(users[mul.output]) != 1 or mul.output in outputs or not mul.output.type.is_concrete:
+        if not single_use(mul.output, users, outputs) or not mul.output.type.is_concrete:
             continue
         factors = _factors(mul)
         if factors is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.ops import BINARY_OPS, UNARY_OPS, epilogue_operand_shape
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, register_pass, rewrite, single_use
 
 NAME = "fuse_epilogue"
 MATMUL_NAME = "fuse_matmul_epilogue"
@@ -87,7 +87,7 @@ def _chains(fn: Function, producer: Callable[[Node], bool]) -> dict[Node, _Chain
         chain = _Chain(node)
         cur = node.output
         rows, width = cur.type.shape
-        while len(users[cur]) == 1 and cur not in outputs and users[cur][0] not in claimed:
+        while single_use(cur, users, outputs) and users[cur][0] not in claimed:
             step = _step(users[cur][0], cur, rows, width)
             if step is None:
                 break

@@ -15,7 +15,7 @@ from __future__ import annotations
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.ops import UNARY_OPS
 from gnncc.ir.types import TensorType
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, register_pass, rewrite, single_use
 
 NAME = "fuse_edge_messages"
 
@@ -30,14 +30,11 @@ def _match(scatter: Node, users, outputs) -> tuple[list[Node], Value, Value, Val
     """(absorbed nodes, adjacency, x, edge term or None, activation step) for a fusable scatter."""
     adj = scatter.inputs[1]
 
-    def single(v: Value) -> bool:
-        return len(users[v]) == 1 and v not in outputs
-
     msg, absorbed, act, edge = scatter.inputs[0], [], "", None
-    if msg.node.op in UNARY_OPS and single(msg):
+    if msg.node.op in UNARY_OPS and single_use(msg, users, outputs):
         absorbed.append(msg.node)
         act, msg = _unary_step(msg.node), msg.node.inputs[0]
-    if msg.node.op == "add" and single(msg):
+    if msg.node.op == "add" and single_use(msg, users, outputs):
         a, b = msg.node.inputs
         gathered, edge = (a, b) if a.node.op == "gather" else (b, a)
         if edge.type != gathered.type:
@@ -45,7 +42,7 @@ def _match(scatter: Node, users, outputs) -> tuple[list[Node], Value, Value, Val
         absorbed.append(msg.node)
         msg = gathered
     if msg.node.op != "gather" or msg.node.attrs["end"] != "src" or msg.node.inputs[1] is not adj \
-            or not single(msg) or not (act or edge is not None):
+            or not single_use(msg, users, outputs) or not (act or edge is not None):
         return None
     x = msg.node.inputs[0]
     if not isinstance(x.type, TensorType) or x.type.rank != 2 or x.type.dtype != "float32":

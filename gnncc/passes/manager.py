@@ -52,6 +52,11 @@ def model_scalar(fn: Function, v: Value, ctx: PassContext) -> float | None:
     return float(data) if isinstance(data, torch.Tensor) and data.numel() == 1 else None
 
 
+def single_use(v: Value, users: dict[Value, list[Node]], outputs: set[Value]) -> bool:
+    """``v`` is read by exactly one node and is not a function output: a pass may absorb its producer."""
+    return len(users[v]) == 1 and v not in outputs
+
+
 def linear_spmm(node: Node) -> bool:
     """``node`` is a sum or mean SpMM of ``[N, F]`` rows over a concrete adjacency: linear in its rows."""
     if node.op != "spmm" or node.attrs["reduce"] not in ("sum", "mean"):

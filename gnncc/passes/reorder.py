@@ -16,7 +16,7 @@ from __future__ import annotations
 from gnncc.ir.function import Function, Node, Value
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.passes.cost import Cost, matmul_cost, spmm_cost
-from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
+from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite, single_use
 
 NAME = "reorder_transform_aggregate"
 def _costs(spmm: Node, w: Value) -> tuple[Cost, Cost]:
@@ -47,7 +47,7 @@ def _plan(fn: Function, ctx: PassContext) -> dict[Node, tuple[str, Node]]:
         else:
             continue
         earlier = node.inputs[1].node if first == "aggregate" else node.inputs[0].node
-        if len(users[earlier.output]) != 1 or earlier.output in outputs or {node, earlier} & claimed:
+        if not single_use(earlier.output, users, outputs) or {node, earlier} & claimed:
             continue
         if not isinstance(w.type, TensorType) or w.type.rank != 2 or not w.type.is_concrete:
             continue

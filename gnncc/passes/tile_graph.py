@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from gnncc.ir.function import Function, Node
 from gnncc.ir.types import TensorType
 from gnncc.passes.cost import WORD
-from gnncc.passes.manager import PassContext, register_pass, rewrite
+from gnncc.passes.manager import PassContext, register_pass, rewrite, single_use
 
 NAME = "schedule_tile_graph"
 TILE_ROWS = (1, 2, 4, 8, 16, 32)  # candidate tile heights (CUDA: threadIdx.y of the fused kernel)
@@ -171,7 +171,7 @@ def schedule_tile_graph(fn: Function, ctx: PassContext) -> Function:
 
 
 def _consider_aggregate_first(ctx, machine, users, outputs, chosen, matmul: Node, agg: Node) -> None:
-    if not _aggregation(agg) or len(users[agg.output]) != 1 or agg.output in outputs:
+    if not _aggregation(agg) or not single_use(agg.output, users, outputs):
         return
     adj = agg.inputs[0].type
     rows, width = agg.output.type.shape
