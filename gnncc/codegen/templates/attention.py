@@ -98,6 +98,10 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         def source(e):
             return b_indices[e]
 
+        def with_edge_term(pre, e, column):
+            # GAT's and GATv2's pre-activation score, plus the edge term of column ``column`` if there is one
+            return pre + b_bias[e, column] if edge_bias else pre
+
         @T.macro
         def fetch(e):
             # the rows a later edge's score and message read: x[src] (all heads), GAT's p[src], the keys p[src]
@@ -128,17 +132,12 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             # s[k, i]: the score of head h0 + k for edge e, src -> v (src passed inline: a let-bound
             # index stays in memory, see the aggregate template)
             for k in hloop(group):
-                if gatv2 and edge_bias:
+                if gatv2:
                     s[k, i] = T.float32(0)
                     for c in range(channels):
-                        s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
-                            b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c]
-                            + b_bias[e, (h0 + k) * channels + c])
-                elif gatv2:
-                    s[k, i] = T.float32(0)
-                    for c in range(channels):
-                        s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(
-                            b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c])
+                        s[k, i] = s[k, i] + b_q[0, (h0 + k) * channels + c] * leaky(with_edge_term(
+                            b_x[src, (h0 + k) * channels + c] + b_p[v, (h0 + k) * channels + c], e,
+                            (h0 + k) * channels + c))
                 elif dot and cuda:
                     s[k, i] = T.float32(0)
                     for c in range(channels):
@@ -147,10 +146,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 elif dot:
                     cpu_dot(s, i, src, v, h0, k)
                     s[k, i] = s[k, i] * T.float32(scale)
-                elif edge_bias:
-                    s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k] + b_bias[e, h0 + k])
                 else:
-                    s[k, i] = leaky(b_p[src, h0 + k] + b_q[v, h0 + k])
+                    s[k, i] = leaky(with_edge_term(b_p[src, h0 + k] + b_q[v, h0 + k], e, h0 + k))
 
         @T.macro
         def accumulate(acc, d, scale, w, i, src, lane, h0, f0, extent, rescale):
