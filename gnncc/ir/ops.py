@@ -500,7 +500,7 @@ def _check_message(op: str, attrs: dict[str, Any]) -> None:
     if attrs.get("edge_op") == "add" and not attrs["weighted"]:
         raise _fail(op, "edge_op 'add' needs edge values (weighted=True)")
     act = attrs.get("message_act", "")
-    if act and (len(parse_epilogue([act])) != 1 or parse_epilogue([act])[0].kind is not None):
+    if act and parse_epilogue([act])[0].kind is not None:  # one step per string; a binary one has a kind
         raise _fail(op, f"message_act must be a unary step such as 'relu' or 'leaky_relu[0.2]', got {act!r}")
 
 
