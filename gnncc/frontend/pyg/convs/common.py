@@ -79,6 +79,21 @@ def edge_features_of(ctx: LoweringContext, conv: MessagePassing, qualname: str, 
     return edge
 
 
+def added_edge_features(ctx: LoweringContext, conv: MessagePassing, qualname: str, messages: Value, edge: Value,
+                        lin_name: str) -> Value:
+    """``messages + e_ji`` (GINEConv's and GENConv's ``x_j + e_ji``): the edge features through the layer's
+    ``lin_name`` Linear where it has one (its ``edge_dim``), else as given; either way as wide as the
+    messages."""
+    lin = getattr(conv, lin_name, None)
+    if lin is not None:
+        edge = edge_features_of(ctx, conv, qualname, edge, lin.weight.shape[1])
+        edge = ctx.linear_module(lin, qualify(qualname, lin_name), edge)
+    if edge.type.rank != 2 or edge.type.shape[1] != messages.type.shape[1]:
+        raise unsupported(conv, qualname, f"adds edge features {edge.type} to messages {messages.type}: their "
+                          "widths differ; set the layer's edge_dim")
+    return ctx.emit("add", [messages, edge])
+
+
 def degree(ctx: LoweringContext, adj: Value, end: str = "dst", weight: Value | None = None) -> Value:
     """Edges per node of ``adj`` (``[N]``): in-degrees, or out-degrees with ``end="src"``; with edge
     weights ``weight`` (``[E]`` of ``adj``) the sums of the weights."""

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch_geometric.nn import GENConv
 from torch_geometric.nn.aggr import SoftmaxAggregation
 
-from gnncc.frontend.pyg.convs.common import edge_features_of, reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import added_edge_features, reduce_of, unsupported
 from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
@@ -36,12 +36,7 @@ def lower(ctx: LoweringContext, conv: GENConv, qualname: str, x: Value, adj: Val
 
     messages = ctx.emit("gather", [linear("lin_src", x), adj], end="src")
     if edge is not None:  # x_j + e_ji (through lin_edge where edge_dim differs from out_channels)
-        if hasattr(conv, "lin_edge"):
-            edge = linear("lin_edge", edge_features_of(ctx, conv, qualname, edge, conv.lin_edge.weight.shape[1]))
-        if edge.type.rank != 2 or edge.type.shape[1] != messages.type.shape[1]:
-            raise unsupported(conv, qualname, f"adds edge features {edge.type} to messages {messages.type}: their "
-                              "widths differ; set the layer's edge_dim")
-        messages = ctx.emit("add", [messages, edge])
+        messages = added_edge_features(ctx, conv, qualname, messages, edge, "lin_edge")
     messages = ctx.emit("relu", [messages])
     messages = ctx.emit("add", [messages, ctx.scalar(conv.eps)])
     if softmax:

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import GINEConv
 
-from gnncc.frontend.pyg.convs.common import edge_features_of, reduce_of, unsupported
+from gnncc.frontend.pyg.convs.common import added_edge_features, reduce_of, unsupported
 from gnncc.frontend.pyg.convs.gin import gin_update
-from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -21,14 +20,9 @@ if TYPE_CHECKING:
 
 def lower(ctx: LoweringContext, conv: GINEConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
-    if conv.lin is not None:
-        edge = edge_features_of(ctx, conv, qualname, edge, conv.lin.weight.shape[1])
-        edge = ctx.linear_module(conv.lin, qualify(qualname, "lin"), edge)
-    elif edge is None or edge.type.rank != 2:
+    if conv.lin is None and (edge is None or edge.type.rank != 2):
         raise unsupported(conv, qualname, "needs edge features of shape [E, D]: call it as conv(x, edge_index, "
                           f"edge_attr) on a graph with edge_attr (got {'none' if edge is None else edge.type})")
-    if edge.type.shape[1] != x.type.shape[1]:
-        raise unsupported(conv, qualname, f"adds edge features {edge.type} to node features {x.type}: their "
-                          "widths differ; set the layer's edge_dim")
-    messages = ctx.emit("relu", [ctx.emit("add", [ctx.emit("gather", [x, adj], end="src"), edge])])
+    gathered = ctx.emit("gather", [x, adj], end="src")
+    messages = ctx.emit("relu", [added_edge_features(ctx, conv, qualname, gathered, edge, "lin")])
     return gin_update(ctx, conv, qualname, ctx.emit("scatter", [messages, adj], reduce=reduce_of(conv, qualname)), x)
