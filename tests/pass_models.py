@@ -16,6 +16,7 @@ from torch_geometric.nn import (
     GCNConv,
     GINConv,
     JumpingKnowledge,
+    PNAConv,
     ResGatedGraphConv,
     SAGEConv,
     SGConv,
@@ -79,6 +80,9 @@ def _mlp(i: int, o: int) -> nn.Module:
     return nn.Sequential(nn.Linear(i, 16), nn.ReLU(), nn.Linear(16, o))
 
 
+_DEGREES = torch.tensor([2, 8, 12, 6, 3])  # PNA's in-degree histogram (of the training graphs)
+
+
 def _gin(i: int, o: int, eps: float = 0.2) -> nn.Module:
     return GINConv(_mlp(i, o), eps=eps)
 
@@ -99,6 +103,8 @@ MODELS: dict[str, Callable[[int, int], nn.Module]] = {
     "transformer": lambda i, o: TwoLayer(TransformerConv(i, 8, heads=2), TransformerConv(16, o, beta=True)),
     "res_gated": lambda i, o: TwoLayer(ResGatedGraphConv(i, 16), ResGatedGraphConv(16, o)),
     "edge_conv": lambda i, o: TwoLayer(EdgeConv(_mlp(2 * i, 16)), EdgeConv(_mlp(32, o), aggr="mean")),
+    "pna": lambda i, o: TwoLayer(PNAConv(i, 16, ["mean", "min", "max", "std"], ["identity", "amplification"], _DEGREES),
+                                 PNAConv(16, o, ["sum", "var"], ["identity", "linear"], _DEGREES, towers=o)),
 }
 
 

@@ -122,3 +122,23 @@ def test_bench_appnp_with_the_torch_compile_baseline(tmp_path, capsys, monkeypat
     (r,) = json.loads(out.read_text())
     assert r["pyg_compile_ms"] is None and r["speedup_vs_pyg_compile"] is None
     assert "pyg_compile for gcn failed, left out: inductor: no C++ compiler" in capsys.readouterr().err
+
+
+def test_bench_without_times_each_pass_off_and_pna_is_checked_against_float64(tmp_path, capsys):
+    """``--without PASS`` adds an A/B column per pass; PNA, whose PyG float32 answer is itself off (its
+    variance cancels digits), is checked against the model in float64."""
+    out = tmp_path / "ab.json"
+    assert main(["bench", "--model", "pna", "--graph", "cora", "--hidden", "8", "--repeat", "1", "--passes", "1",
+                 "--without", "factor_destination_terms", "distribute_transforms", "--json", str(out)]) == 0
+    (record,) = json.loads(out.read_text())
+    assert record["hidden"] == 8 and record["relative_error"] < 1e-4
+    assert set(record["without"]) == {"factor_destination_terms", "distribute_transforms"}
+    for ab in record["without"].values():
+        assert ab["ms"] > 0 and ab["planned_mib"] > 0
+    assert "without factor_destination_terms:" in capsys.readouterr().out
+
+
+def test_bench_without_an_unknown_pass_names_the_passes(capsys):
+    assert main(["bench", "--model", "gcn", "--graph", "cora", "--without", "fuse_everything"]) != 0
+    err = capsys.readouterr().err
+    assert "fuse_everything" in err and "fuse_attention" in err

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from compare import compiled_matches
 from graphs import EDGE_CASE_GRAPHS, random_graph
 from pass_models import MODELS, make
 
 import gnncc
-from gnncc.check import relative_error
 
 TOL = 1e-4
 NEW_PASSES = ("simplify_arithmetic", "distribute_transforms", "factor_aggregations", "reorder_transform_aggregate",
-              "hoist_edge_transforms", "fuse_attention", "fuse_dot_reduce", "fuse_epilogue", "fuse_matmul_epilogue",
-              "merge_sibling_matmuls")
+              "hoist_edge_transforms", "factor_destination_terms", "fuse_attention", "fuse_dot_reduce", "fuse_epilogue",
+              "fuse_matmul_epilogue", "merge_sibling_matmuls")
 SETTINGS = {
     "default": {},
     **{f"no_{name}": {name: False} for name in NEW_PASSES},
@@ -26,21 +26,12 @@ SETTINGS = {
 }
 
 
-def _check(model: torch.nn.Module, graph: gnncc.Graph, x: torch.Tensor, passes: dict[str, bool]) -> gnncc.CompiledModel:
-    with torch.no_grad():
-        ref = model(x, graph.edge_index)
-    cm = gnncc.compile(model, graph, passes=passes)
-    err = relative_error(cm(x), ref)
-    assert err < TOL, f"relative error {err:.2e} with passes {passes}\n{cm.explain()}"
-    return cm
-
-
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_random_graph_each_pass_on_and_off(name: str, setting: str) -> None:
     graph = random_graph(50, 200, seed=7, self_loops=10, duplicates=20, isolated=5)
     x = torch.randn(graph.num_nodes, 12, generator=torch.Generator().manual_seed(1))
-    _check(make(name, 12, 5), graph, x, SETTINGS[setting])
+    compiled_matches(make(name, 12, 5), graph, x, TOL, passes=SETTINGS[setting])
 
 
 # self-loops and duplicate edges are part of the random graph above
@@ -49,11 +40,11 @@ def test_random_graph_each_pass_on_and_off(name: str, setting: str) -> None:
 def test_edge_case_graphs_default_pipeline(name: str, graph_name: str) -> None:
     graph = EDGE_CASE_GRAPHS[graph_name]()
     x = torch.randn(graph.num_nodes, 12, generator=torch.Generator().manual_seed(2))
-    _check(make(name, 12, 5), graph, x, {})
+    compiled_matches(make(name, 12, 5), graph, x, TOL)
 
 
 @pytest.mark.parametrize("setting", ["default", "none"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_cora(name: str, setting: str) -> None:
     data = gnncc.datasets.load("cora")
-    _check(make(name, data.x.shape[1], 7), data.graph, data.x, SETTINGS[setting])
+    compiled_matches(make(name, data.x.shape[1], 7), data.graph, data.x, TOL, passes=SETTINGS[setting])

@@ -27,6 +27,7 @@ CASES = [
     ("gin", "fuse_matmul_epilogue"), ("appnp", "fuse_matmul_epilogue"), ("sage", "merge_sibling_matmuls"),
     ("gat", "fuse_dot_reduce"), ("gin_eps0", "simplify_arithmetic"),
     ("cheb", "distribute_transforms"), ("cheb", "factor_aggregations"), ("edge_conv", "hoist_edge_transforms"),
+    ("pna", "factor_destination_terms"),
     ("transformer", "fuse_attention"),
 ]
 TARGET_KIND = {"schedule_tile_graph": "cuda"}  # the CPU estimate keeps GIN's 16-wide transforms apart

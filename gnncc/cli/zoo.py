@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp", "cheb", "tag", "transformer", "gcn2", "gcn_weighted", "gine",
-               "gat_edge")
+               "gat_edge", "pna")
 # the models called with edge data, and its width: [E] weights (None) or [E, D] features
 EDGE_MODELS: dict[str, int | None] = {"gcn_weighted": None, "gine": 8, "gat_edge": 8}
 
@@ -173,6 +173,29 @@ class EdgeGAT(nn.Module):
         return self.conv2(x, edge_index, edge_attr)
 
 
+class PNA(nn.Module):
+    """PNA as its paper runs it: a Linear encoder, then two PNAConv layers with the mean, min, max and std
+    aggregators and the identity, amplification and attenuation scalers. The scalers' average degree is taken
+    from a fixed in-degree histogram (PyG computes it from the training graphs; it changes values, not work)."""
+
+    DEGREE_HISTOGRAM = (0, 20, 30, 25, 15, 10, 5, 5, 3, 2, 1)
+
+    def __init__(self, fin: int, hidden: int, fout: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import PNAConv
+
+        options = {"aggregators": ["mean", "min", "max", "std"], "scalers": ["identity", "amplification",
+                                                                              "attenuation"],
+                   "deg": torch.tensor(self.DEGREE_HISTOGRAM)}
+        self.encoder = nn.Linear(fin, hidden)
+        self.conv1 = PNAConv(hidden, hidden, **options)
+        self.conv2 = PNAConv(hidden, fout, **options)
+
+    def forward(self, x, edge_index):
+        x = self.conv1(self.encoder(x), edge_index).relu()
+        return self.conv2(x, edge_index)
+
+
 def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
     """``graph`` (a ``gnncc.Graph``) with the edge data zoo model ``name`` reads: the graph's own when it
     has data of that shape (an ``.npz`` with ``edge_weight``/``edge_attr``), else random (seeded:
@@ -193,11 +216,11 @@ def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
 
 def build(name: str, fin: int, fout: int, hidden: int = 16, seed: int = 0) -> nn.Module:
     """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps; GCNII: 8 layers
-    between two Linears) with deterministic weights, in eval mode. The models in ``EDGE_MODELS`` are
-    called with edge data (see ``with_edge_data``)."""
+    between two Linears; PNA: a Linear encoder first) with deterministic weights, in eval mode. The
+    models in ``EDGE_MODELS`` are called with edge data (see ``with_edge_data``)."""
     torch.manual_seed(seed)
     classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet, "gcn2": GCNII,
-               "gcn_weighted": WeightedGCN, "gine": GINE, "gat_edge": EdgeGAT}
+               "gcn_weighted": WeightedGCN, "gine": GINE, "gat_edge": EdgeGAT, "pna": PNA}
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     hidden = 8 if name in ("gat", "transformer", "gat_edge") and hidden == 16 else hidden

@@ -2,6 +2,7 @@
 
 from gnncc.passes.canonicalize import canonicalize_message_passing
 from gnncc.passes.dce import dead_code_elimination
+from gnncc.passes.destination_terms import factor_destination_terms
 from gnncc.passes.distribute import distribute_transforms
 from gnncc.passes.factor import factor_aggregations
 from gnncc.passes.fold import fold_graph_constants
@@ -32,6 +33,7 @@ DEFAULT_PIPELINE = (
     "distribute_transforms",
     "factor_aggregations",
     "hoist_edge_transforms",
+    "factor_destination_terms",
     "fuse_attention",
     "fuse_dot_reduce",
     "fuse_edge_messages",
@@ -44,8 +46,8 @@ DEFAULT_PIPELINE = (
 __all__ = [
     "DEFAULT_PIPELINE", "PASSES", "PassContext", "PassManager", "PassRecord",
     "canonicalize_message_passing", "dead_code_elimination", "distribute_transforms", "factor_aggregations",
-    "fold_graph_constants", "fuse_attention", "fuse_dot_reduce", "fuse_edge_messages", "fuse_epilogue",
-    "fuse_matmul_epilogue",
+    "factor_destination_terms", "fold_graph_constants", "fuse_attention", "fuse_dot_reduce", "fuse_edge_messages",
+    "fuse_epilogue", "fuse_matmul_epilogue",
     "hoist_edge_transforms", "merge_sibling_matmuls", "register_pass", "reorder_transform_aggregate",
     "schedule_tile_graph", "simplify_arithmetic",
 ]

@@ -5,19 +5,26 @@ propagations: TAGConv's ``sum_k (A^k X) W_k``, ChebConv's ``sum_k T_k(L) X W_k``
 ``T_k = 2 L T_{k-1} - T_{k-2}``, MixHop's concatenated powers. The chain runs at the input width
 (1433 features on Cora) and every intermediate is used twice, so ``reorder_transform_aggregate``
 (single-use pairs) cannot move the transforms. Everything between the input and each transform
-is linear in the rows: sum/mean ``spmm``, ``add``, ``sub``, and ``mul`` by a value that is
-constant along the feature axis (a scalar or one value per row). So each ``matmul(E, W)`` is
-rebuilt as ``E`` applied to its leaves' ``leaf @ W``: the propagations run at the output width,
-once per transform. Shared powers are then recomputed per transform, so the rewrite is made per
-group of transforms that share intermediates, only when the cost estimate of all of them
-(``gnncc.passes.cost``) is lower and the wide intermediates have no other use.
+is linear in the rows: sum/mean ``spmm``, ``add``, ``sub``, ``mul`` by a value that is
+constant along the feature axis (a scalar or one value per row), and ``concat`` along the features
+(``[a, b] @ W == a @ W_a + b @ W_b``, with ``W``'s row blocks cut at compile time). So each
+``matmul(E, W)`` is rebuilt as ``E`` applied to its leaves' ``leaf @ W_rows``: the propagations run
+at the output width, once per transform. Shared powers are then recomputed per transform, so the
+rewrite is made per group of transforms that share intermediates, only when the cost estimate of
+all of them (``gnncc.passes.cost``) is lower and the wide intermediates have no other use.
+
+A layer that concatenates what it aggregates before its output Linear gains the most: PNA's
+``post_nns([x, aggs, aggs * amplification, aggs * attenuation])`` never writes the ``[N, 13 F]``
+concatenation nor its two scaled ``[N, 4 F]`` copies; each aggregator's rows meet their three
+weight blocks (one matmul once ``merge_sibling_matmuls`` has merged them) and the scalers scale
+``[N, out]`` rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gnncc.ir.function import Function, Node, Value
+from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.passes.cost import WORD, Cost, matmul_cost, spmm_cost
 from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
@@ -42,6 +49,9 @@ def linear_operands(node: Node) -> list[Value] | None:
         return [node.inputs[1]]
     if node.op in ("add", "sub") and all(v.type == out for v in node.inputs):
         return list(node.inputs)
+    if node.op == "concat" and node.attrs["axis"] in (-1, 1) \
+            and all(isinstance(v.type, TensorType) and v.type.rank == 2 for v in node.inputs):
+        return list(node.inputs)
     if node.op == "mul":
         for rows, scale in (node.inputs, node.inputs[::-1]):
             if rows.type == out and _row_scale(scale, out):
@@ -49,46 +59,78 @@ def linear_operands(node: Node) -> list[Value] | None:
     return None
 
 
-def _op_cost(node: Node, width: int) -> Cost:
-    """``node`` run at ``width`` features."""
+def _op_cost(node: Node, width: int | None = None) -> Cost:
+    """``node`` as it is, or (``width``) distributed: run at ``width`` features, a ``concat`` of ``k``
+    parts become ``k - 1`` adds of part products, each read by the next product's epilogue
+    (``fuse_matmul_epilogue``) rather than a kernel of its own."""
+    rows = node.output.type.shape[0]
+    if width is None:
+        width = node.output.type.shape[1]
+        if node.op == "concat":
+            return Cost(0.0, float(2 * WORD * rows * width))
+    elif node.op == "concat":
+        adds = len(node.inputs) - 1
+        return Cost(float(rows * width * adds), float(WORD * rows * width * adds))
     if node.op == "spmm":
         adj: AdjType = node.inputs[0].type
         return spmm_cost(adj.nnz, adj.num_dst, width, len(node.inputs) == 3)
-    rows = node.output.type.shape[0]
     return Cost(float(rows * width), float(WORD * rows * width * (1 + len(linear_operands(node)))))
+
+
+Window = tuple[int, int]  # rows [start, stop) of a transform's weight
 
 
 @dataclass
 class _Root:
-    """A transform ``matmul(E, W)`` whose input ``E`` is linear: the ops of ``E`` and its leaves."""
+    """A transform ``matmul(E, W)`` whose input ``E`` is linear: the ops of ``E``, and each value of ``E`` with
+    the window of ``W``'s rows it meets (a ``concat`` hands each part its own rows)."""
 
     node: Node
     ops: frozenset[Node]
-    leaves: list[Value]
+    windows: dict[tuple[Value, Window], None]  # in visiting order
+    linear: dict[Node, list[Value]]
 
     @property
     def weight(self) -> Value:
         return self.node.inputs[1]
 
+    @property
+    def leaves(self) -> list[tuple[Value, Window]]:
+        return [(v, w) for v, w in self.windows if v.node not in self.ops]
 
-def _root(node: Node, linear: dict[Node, list[Value]]) -> _Root | None:
+
+def _parts(v: Value, window: Window, linear: dict[Node, list[Value]]) -> list[tuple[Value, Window]]:
+    """The operands of linear ``v`` that ``v @ W[window]`` is distributed over, with their windows."""
+    if v.node.op != "concat":
+        return [(u, window) for u in linear[v.node]]
+    out, start = [], window[0]
+    for part in v.node.inputs:
+        out.append((part, (start, start + part.type.shape[1])))
+        start += part.type.shape[1]
+    return out
+
+
+def _root(node: Node, linear: dict[Node, list[Value]], ctx: PassContext) -> _Root | None:
     if node.op != "matmul" or node.inputs[0].node not in linear:
         return None
     w = node.inputs[1].type
     if not isinstance(w, TensorType) or not w.is_concrete or w.shape[1] >= w.shape[0]:
         return None  # only transforms that narrow the features
-    ops: set[Node] = set()
-    leaves: dict[Value, None] = {}
-    stack = [node.inputs[0]]
+    windows: dict[tuple[Value, Window], None] = {}
+    stack = [(node.inputs[0], (0, w.shape[0]))]
     while stack:
-        v = stack.pop()
+        v, window = stack.pop()
+        if (v, window) in windows:
+            continue
+        windows[v, window] = None
         if v.node in linear:
-            if v.node not in ops:
-                ops.add(v.node)
-                stack.extend(linear[v.node])
-        else:
-            leaves[v] = None
-    return _Root(node, frozenset(ops), list(leaves))
+            stack.extend(_parts(v, window, linear))
+    ops = frozenset(v.node for v, _ in windows if v.node in linear)
+    if any(n.op == "concat" for n in ops) and not ctx.is_model_constant(node.inputs[1]):
+        return None  # the weight's row blocks are cut at compile time
+    if any(v.node.op in ("gather", "sddmm") for v, _ in windows):
+        return None  # a transform of edge rows: hoist_edge_transforms moves it to the nodes instead
+    return _Root(node, ops, windows, linear)
 
 
 def _groups(roots: list[_Root]) -> list[tuple[set[Node], list[_Root]]]:
@@ -106,22 +148,55 @@ def _groups(roots: list[_Root]) -> list[tuple[set[Node], list[_Root]]]:
 
 def _costs(ops: set[Node], group: list[_Root]) -> tuple[Cost, Cost]:
     """(as it is, distributed) for one group and its ops."""
-    width = group[0].node.inputs[0].type.shape[1]
-    now = sum((_op_cost(n, width) for n in ops), Cost(0.0, 0.0))
-    now += sum((matmul_cost(r.node.inputs[0].type.shape[0], width, r.weight.type.shape[1]) for r in group),
+    now = sum((_op_cost(n) for n in ops), Cost(0.0, 0.0))
+    now += sum((matmul_cost(r.node.inputs[0].type.shape[0], *r.weight.type.shape) for r in group),
                Cost(0.0, 0.0))
     moved = Cost(0.0, 0.0)
     for r in group:
         out = r.weight.type.shape[1]
-        moved += sum((_op_cost(n, out) for n in r.ops), Cost(0.0, 0.0))
-        moved += sum((matmul_cost(leaf.type.shape[0], width, out) for leaf in r.leaves), Cost(0.0, 0.0))
+        moved += sum((_op_cost(v.node, out) for v, _ in r.windows if v.node in r.ops), Cost(0.0, 0.0))
+        moved += sum((matmul_cost(leaf.type.shape[0], stop - start, out) for leaf, (start, stop) in r.leaves),
+                     Cost(0.0, 0.0))
     return now, moved
+
+
+def _distributed(fn: Function, root: _Root, b: Builder, new) -> Value:
+    """``root``'s transform pushed to its leaves (each ``leaf @ W[window]``) under its linear ops."""
+    weight, full = root.weight, (0, root.weight.type.shape[0])
+    blocks: dict[Window, Value] = {full: new(weight)}
+    memo: dict[tuple[Value, Window], Value] = {}
+
+    def block(window: Window) -> Value:
+        if window not in blocks:
+            name = f"{weight.node.attrs['name']}.rows{window[0]}_{window[1]}"
+            blocks[window] = b.const(name, fn.const_data(weight)[window[0]:window[1]])
+        return blocks[window]
+
+    def transformed(v: Value, window: Window) -> Value:
+        key = (v, window)
+        if key in memo:
+            return memo[key]
+        if v.node not in root.ops:
+            memo[key] = b.emit("matmul", [new(v), block(window)])
+        elif v.node.op == "concat":
+            total = None
+            for part, part_window in _parts(v, window, root.linear):
+                product = transformed(part, part_window)
+                total = product if total is None else b.emit("add", [total, product])
+            memo[key] = total
+        else:
+            rows = set(root.linear[v.node])
+            operands = [transformed(u, window) if u in rows else new(u) for u in v.node.inputs]
+            memo[key] = b.emit(v.node.op, operands, **v.node.attrs)
+        return memo[key]
+
+    return transformed(root.node.inputs[0], full)
 
 
 @register_pass(NAME, "move narrowing transforms in front of shared chains of linear propagation")
 def distribute_transforms(fn: Function, ctx: PassContext) -> Function:
     linear = {n: ops for n in fn.nodes if (ops := linear_operands(n)) is not None}
-    roots = [r for n in fn.nodes if (r := _root(n, linear)) is not None]
+    roots = [r for n in fn.nodes if (r := _root(n, linear, ctx)) is not None]
     if not roots:
         return fn
     users = fn.users()
@@ -145,21 +220,6 @@ def distribute_transforms(fn: Function, ctx: PassContext) -> Function:
 
     def rule(node, b, new):
         root = by_node.get(node)
-        if root is None:
-            return None
-        weight = new(root.weight)
-        memo: dict[Value, Value] = {}
-
-        def transformed(v: Value) -> Value:  # v @ W, with the transform pushed to the leaves
-            if v not in memo:
-                if v.node in dropped:
-                    rows = set(linear[v.node])
-                    operands = [transformed(u) if u in rows else new(u) for u in v.node.inputs]
-                    memo[v] = b.emit(v.node.op, operands, **v.node.attrs)
-                else:
-                    memo[v] = b.emit("matmul", [new(v), weight])
-            return memo[v]
-
-        return transformed(node.inputs[0])
+        return None if root is None else _distributed(fn, root, b, new)
 
     return rewrite(fn, rule, keep=lambda n: n not in dropped)

@@ -12,6 +12,7 @@ constants can be recomputed for another graph without recompiling (``gnncc.load`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +80,32 @@ def fold_graph_constants(fn: Function, ctx: PassContext) -> Function:
     program = dead_code_elimination(Function(fn.nodes, [], folded, fn.constants), ctx)
     ctx.graph_program = GraphProgram(program, tuple(mapping[v].node.attrs["name"] for v in folded))
     return b.finish([mapping[v] for v in fn.outputs])
+
+
+def derive_graph_constant(fn: Function, ctx: PassContext, b: Builder, base: Value, label: str,
+                          build: Callable[[Builder, Value], Value]) -> Value | None:
+    """A new per-graph constant in ``b``: ``build(program_builder, base)`` on the per-graph constant ``base``
+    (an adjacency after folding), appended to the graph program so that ``gnncc.load`` recomputes it for
+    each graph it serves. None when ``base`` is not a per-graph constant.
+
+    For passes after folding that need more graph-only data (a degree, say) than the frontend asked for.
+    """
+    program = ctx.graph_program
+    name = base.node.attrs["name"] if base.node.op == "const" else None
+    if program is None or name not in program.names:
+        return None
+    pb = Builder(program.fn.constants)
+    mapping: dict[Value, Value] = {}
+    for node in program.fn.nodes:
+        mapping[node.output] = copy_node(node, pb, mapping.__getitem__, program.fn)
+    source = mapping[program.fn.outputs[program.names.index(name)]]
+    first_new = len(pb.nodes)
+    derived = build(pb, source)
+    values: dict[Value, Any] = {source: fn.const_data(base)}
+    for node in pb.nodes[first_new:]:
+        values[node.output] = pb.constants[node.attrs["name"]] if node.op == "const" else evaluate_node(
+            node, [values[v] for v in node.inputs], ctx.graph_adj)
+    constant = b.const(f"per_graph.{len(program.names) + 1}.{label}", values[derived])
+    ctx.graph_program = GraphProgram(pb.finish([*(mapping[v] for v in program.fn.outputs), derived]),
+                                     (*program.names, constant.node.attrs["name"]))
+    return constant

@@ -14,75 +14,15 @@ and the SDDMM is below that of the edge product (E > N: nearly always).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from gnncc.ir.function import Builder, Function, Node, Value
-from gnncc.ir.types import TensorType
 from gnncc.passes.cost import WORD, Cost, matmul_cost
 from gnncc.passes.dce import dead_code_elimination
-from gnncc.passes.manager import PassContext, model_scalar, register_pass, rewrite
+from gnncc.passes.edge_terms import EdgeTermReader
+from gnncc.passes.manager import PassContext, register_pass, rewrite
 
 NAME = "hoist_edge_transforms"
-
-
-@dataclass(frozen=True)
-class _Term:
-    """``scale * gather(rows, end)`` filling columns ``[col, col + width)`` of the edge tensor."""
-
-    rows: Value
-    end: str
-    col: int
-    scale: float
-
-
-class _Reader:
-    """Reads an edge tensor as a sum of gathered row blocks, over one adjacency."""
-
-    def __init__(self, fn: Function, ctx: PassContext) -> None:
-        self.fn = fn
-        self.ctx = ctx
-        self.adj: Value | None = None
-
-    def _gathered(self, rows: Value, end: str, adj: Value, col: int, scale: float) -> list[_Term] | None:
-        if self.adj is not None and adj is not self.adj:
-            return None
-        self.adj = adj
-        return [_Term(rows, end, col, scale)]
-
-    def terms(self, v: Value, col: int = 0, scale: float = 1.0) -> list[_Term] | None:
-        node, out = v.node, v.type
-        if not isinstance(out, TensorType) or out.rank != 2:
-            return None
-        if node.op == "gather":
-            return self._gathered(node.inputs[0], node.attrs["end"], node.inputs[1], col, scale)
-        if node.op == "sddmm" and node.attrs["op"] == "add":
-            adj, u, w = node.inputs
-            src, dst = self._gathered(u, "src", adj, col, scale), self._gathered(w, "dst", adj, col, scale)
-            return None if src is None or dst is None else src + dst
-        if node.op in ("add", "sub") and all(x.type == out for x in node.inputs):
-            left = self.terms(node.inputs[0], col, scale)
-            right = self.terms(node.inputs[1], col, -scale if node.op == "sub" else scale)
-            return None if left is None or right is None else left + right
-        if node.op == "neg":
-            return self.terms(node.inputs[0], col, -scale)
-        if node.op == "mul":
-            for rows, c in (node.inputs, node.inputs[::-1]):
-                factor = model_scalar(self.fn, c, self.ctx)
-                if rows.type == out and factor is not None:
-                    return self.terms(rows, col, scale * factor)
-            return None
-        if node.op == "concat" and node.attrs["axis"] in (-1, 1):
-            found: list[_Term] = []
-            for part in node.inputs:
-                terms = self.terms(part, col, scale)
-                if terms is None:
-                    return None
-                found += terms
-                col += part.type.shape[1]
-            return found
-        return None
 
 
 NodeProducts = dict[str, list[tuple[Value, torch.Tensor]]]  # end -> [(rows, weight)], summed per end
@@ -94,7 +34,7 @@ def _hoisted(fn: Function, node: Node, ctx: PassContext) -> tuple[Value, NodePro
     if node.op != "matmul" or not ctx.is_model_constant(node.inputs[1]):
         return None
     edge, w = node.inputs
-    reader = _Reader(fn, ctx)
+    reader = EdgeTermReader(fn, ctx)
     terms = reader.terms(edge)
     if not terms or reader.adj is None:
         return None
