@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from graphs import DATA_DIR, random_graph
 from snapshot_check import assert_matches_snapshot
 from torch import nn
-from torch_geometric.nn import MLP, ARMAConv, GATConv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import MLP, FeaStConv, GATConv, GCNConv, GINConv, SAGEConv
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation
 
 from gnncc.errors import UnsupportedError
@@ -171,8 +171,24 @@ class Normalised(nn.Module):
         return self.norm2(self.conv2(self.norm1(self.conv1(x, edge_index)).relu(), edge_index))
 
 
+class Recurrent(nn.Module):
+    """GRUCell steps on conv outputs, as gated GNNs update node states: with and without a hidden state
+    (then 0) and biases."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = GCNConv(IN, 8)
+        self.start, self.cell = nn.GRUCell(IN, 8, bias=False), nn.GRUCell(8, 8)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = self.start(x)
+        h = self.cell(self.conv(x, edge_index), h)
+        return self.start(x, h) + self.cell(h)
+
+
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "activations": Activations,
+    "gru_cell": Recurrent,
     "layer_norm": Normalised,
     "stacked_gcn": StackedGCN,
     "sage_gat": SageGat,
@@ -325,7 +341,7 @@ class _GroupNorm(nn.Module):
 
 
 ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "conv": (lambda: _Wrap(ARMAConv(IN, 2)), r"layer 'layer' \(ARMAConv\) is an unsupported .*GCNConv"),
+    "conv": (lambda: _Wrap(FeaStConv(IN, 2)), r"layer 'layer' \(FeaStConv\) is an unsupported .*GCNConv"),
     "module": (_GroupNorm, r"module 'norm' \(torch.nn.modules.normalization.GroupNorm\) is unsupported"),
     "layer_norm_eps": (lambda: _Wrap(GCNConv(IN, 2), nn.LayerNorm(2, eps=0.0)), r"LayerNorm\) with eps=0.0"),
     "layer_norm_shape": (lambda: _Wrap(GCNConv(IN, 4), nn.LayerNorm([2, 2])),

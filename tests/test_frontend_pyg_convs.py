@@ -29,19 +29,52 @@ def _mlp(i: int, o: int) -> nn.Module:
 
 
 DEGREES = torch.tensor([3, 10, 20, 12, 5, 1])  # PNA's in-degree histogram (of training graphs)
+
+
+def _cg_batch_norm() -> nn.Module:
+    """CGConv with batch_norm, its running statistics not the identity's."""
+    conv = pyg.CGConv(FIN, aggr="mean", batch_norm=True, bias=False)
+    conv.bn.running_mean.uniform_(-1, 1)
+    conv.bn.running_var.uniform_(0.5, 2)
+    return conv
+
+
 # layers called as conv(x, edge_index)
 CONVS: dict[str, Callable[[], nn.Module]] = {
     "agnn": lambda: pyg.AGNNConv(),
     "agnn_fixed_beta_no_loops": lambda: pyg.AGNNConv(requires_grad=False, add_self_loops=False),
+    "arma": lambda: pyg.ARMAConv(FIN, FOUT),
+    "arma_stacks_layers": lambda: pyg.ARMAConv(FIN, FOUT, num_stacks=3, num_layers=3),
+    "arma_shared_tanh_no_bias": lambda: pyg.ARMAConv(FIN, FOUT, num_stacks=2, num_layers=3, shared_weights=True,
+                                                     act=nn.Tanh(), dropout=0.5, bias=False),
+    "arma_no_act_mean": lambda: pyg.ARMAConv(FIN, FOUT, num_stacks=2, num_layers=2, act=None, aggr="mean"),
+    "cg": lambda: pyg.CGConv(FIN),
+    "cg_mean_batch_norm": _cg_batch_norm,
     "cheb_k1": lambda: pyg.ChebConv(FIN, FOUT, K=1),
     "cheb_k3": lambda: pyg.ChebConv(FIN, FOUT, K=3),
     "cheb_rw_nobias": lambda: pyg.ChebConv(FIN, FOUT, K=2, normalization="rw", bias=False),
     "cluster_gcn": lambda: pyg.ClusterGCNConv(FIN, FOUT, diag_lambda=0.5),
     "edge_conv_max": lambda: pyg.EdgeConv(_mlp(2 * FIN, FOUT)),
     "edge_conv_mean": lambda: pyg.EdgeConv(_mlp(2 * FIN, FOUT), aggr="mean"),
+    "film": lambda: pyg.FiLMConv(FIN, FOUT),
+    "film_nn_no_act_sum": lambda: pyg.FiLMConv(FIN, FOUT, nn=_mlp(FIN, 2 * FOUT), act=None, aggr="sum"),
+    "film_tanh_max": lambda: pyg.FiLMConv(FIN, FOUT, act=nn.Tanh(), aggr="max"),
+    "gated_padded": lambda: pyg.GatedGraphConv(16, num_layers=2),
+    "gated_same_width_mean": lambda: pyg.GatedGraphConv(FIN, num_layers=3, aggr="mean"),
+    "gated_max_no_bias": lambda: pyg.GatedGraphConv(16, num_layers=2, aggr="max", bias=False),
     "gen_softmax": lambda: pyg.GENConv(FIN, FIN),
     "gen_learned_t_widths": lambda: pyg.GENConv(FIN, FOUT, learn_t=True, t=0.5, num_layers=3, norm="layer"),
     "gen_mean": lambda: pyg.GENConv(FIN, FOUT, aggr="mean"),
+    "general": lambda: pyg.GeneralConv(FIN, FOUT),
+    "general_identity_self": lambda: pyg.GeneralConv(FIN, FIN),
+    "general_edge_channels_unused": lambda: pyg.GeneralConv(FIN, FOUT, in_edge_channels=3),  # no edge_attr: no term
+    "general_heads_additive": lambda: pyg.GeneralConv(FIN, FOUT, heads=2, attention=True),
+    "general_additive_undirected": lambda: pyg.GeneralConv(FIN, FOUT, attention=True, directed_msg=False),
+    "general_dot_product": lambda: pyg.GeneralConv(FIN, FOUT, attention=True, attention_type="dot_product"),
+    "general_heads_dot_product_undirected_mean": lambda: pyg.GeneralConv(
+        FIN, FOUT, heads=2, attention=True, attention_type="dot_product", directed_msg=False, aggr="mean"),
+    "general_skip_linear_l2_max_heads": lambda: pyg.GeneralConv(FIN, FIN, skip_linear=True, l2_normalize=True,
+                                                                aggr="max", heads=3),
     "graph_conv": lambda: pyg.GraphConv(FIN, FOUT),
     "graph_conv_max": lambda: pyg.GraphConv(FIN, FOUT, aggr="max"),
     "le": lambda: pyg.LEConv(FIN, FOUT),
@@ -55,6 +88,11 @@ CONVS: dict[str, Callable[[], nn.Module]] = {
                                DEGREES),
     "pna_towers_sum_var_linear": lambda: pyg.PNAConv(FIN, 2 * FOUT, ["sum", "var"], ["linear", "inverse_linear"],
                                                      DEGREES, towers=2, pre_layers=2, post_layers=2),
+    "pna_divide_input": lambda: pyg.PNAConv(FIN, 2 * FOUT, ["mean", "max"], ["identity", "amplification"], DEGREES,
+                                            towers=2, divide_input=True),
+    "pna_divide_input_towers_4_layers": lambda: pyg.PNAConv(
+        FIN, 8, ["sum", "min", "std"], ["identity", "attenuation", "inverse_linear"], DEGREES, towers=4,
+        divide_input=True, pre_layers=2, post_layers=2),
     "res_gated": lambda: pyg.ResGatedGraphConv(FIN, FOUT),
     "res_gated_tanh_no_root": lambda: pyg.ResGatedGraphConv(FIN, FOUT, act=nn.Tanh(), root_weight=False),
     "simple_mean_self_loop": lambda: pyg.SimpleConv(aggr="mean", combine_root="self_loop"),
@@ -141,7 +179,8 @@ def test_layer_matches_pyg_with_optional_passes_off(name: str) -> None:
     _check(_model(name), graph, x, in_features=FIN, passes=OPTIONAL_PASSES_OFF)
 
 
-@pytest.mark.parametrize("name", ["agnn", "cheb_k3", "cluster_gcn", "edge_conv_max", "fa", "gcn2", "gen_softmax",
+@pytest.mark.parametrize("name", ["agnn", "arma_stacks_layers", "cg", "cheb_k3", "cluster_gcn", "edge_conv_max", "fa",
+                                  "film", "gated_padded", "gcn2", "gen_softmax", "general_heads_additive",
                                   "graph_conv", "pna",
                                   "le", "lg", "mixhop", "res_gated", "simple_sum_cat", "ssg", "tag", "transformer"])
 def test_layer_in_a_model_on_cora(name: str) -> None:
@@ -206,6 +245,16 @@ def test_input_width_of_initial_residual_layers(conv: nn.Module) -> None:
     assert cm.in_features == FIN
 
 
+def test_input_width_of_cg_and_gated_graph_conv() -> None:
+    """CGConv reads x as wide as its channels (not its Linear's concatenated input); GatedGraphConv pads any
+    x up to out_channels, so the width is not fixed by the layer: in_features must be given."""
+    graph = random_graph(30, 90, seed=5)
+    torch.manual_seed(0)
+    assert _check(Single(pyg.CGConv(FIN)).eval(), graph, torch.randn(graph.num_nodes, FIN)).in_features == FIN
+    with pytest.raises(UnsupportedError, match="pass in_features"):
+        gnncc.compile(Single(pyg.GatedGraphConv(16, num_layers=1)).eval(), graph)
+
+
 def test_concatenating_simple_conv_needs_in_features() -> None:
     model = _StartsWithoutWeights(pyg.SimpleConv(combine_root="cat"), 2 * FIN).eval()
     with pytest.raises(UnsupportedError, match="pass in_features"):
@@ -237,11 +286,21 @@ ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
                                                         r"with one row per edge of edge_index"),
     "edge_conv_function": (lambda: Single(pyg.EdgeConv(torch.relu)), r"'conv' \(EdgeConv\) has nn=.*torch.nn.Module"),
     "gen_msg_norm": (lambda: Single(pyg.GENConv(FIN, FIN, msg_norm=True)), r"'conv' \(GENConv\) has msg_norm=True"),
-    "pna_divide_input": (lambda: Single(pyg.PNAConv(FIN, 4, ["mean"], ["identity"], DEGREES, towers=2,
-                                                    divide_input=True)),
-                         r"'conv' \(PNAConv\) has divide_input=True"),
+    "pna_divide_input_width": (lambda: Single(pyg.PNAConv(FIN - 4, 4, ["mean"], ["identity"], DEGREES, towers=2,
+                                                          divide_input=True)),
+                               r"'conv' \(PNAConv\) has divide_input=True with in_channels=8 and towers=2, but is "
+                               r"given x of width 12"),
+    "nn_conv_bipartite": (lambda: Single(pyg.NNConv((FIN, 4), 2, nn.Linear(3, 2 * FIN))),
+                          r"'conv' \(NNConv\) has in_channels=\(12, 4\), which needs a pair of node feature tensors"),
     "gen_power_mean": (lambda: Single(pyg.GENConv(FIN, FIN, aggr="powermean")),
                        r"'conv' \(GENConv\) aggregates with PowerMeanAggregation, which is unsupported"),
+    "gated_narrower_than_x": (lambda: Single(pyg.GatedGraphConv(FIN - 2, num_layers=1)),
+                              r"'conv' \(GatedGraphConv\) takes x of width 12, wider than out_channels=10"),
+    "film_relations": (lambda: Single(pyg.FiLMConv(FIN, 2, num_relations=2)),
+                       r"'conv' \(FiLMConv\) has num_relations=2, which needs each edge's edge_type"),
+    "cg_bipartite": (lambda: Single(pyg.CGConv((FIN, 4))), r"'conv' \(CGConv\) has channels=\(12, 4\)"),
+    "arma_function_act": (lambda: Single(pyg.ARMAConv(FIN, 2, act=torch.relu)),
+                          r"'conv' \(ARMAConv\) has act=.*torch.nn.Module"),
 }
 
 
@@ -270,8 +329,8 @@ def test_pyg_ready_made_models(name: str) -> None:
     _check(model, graph, torch.randn(graph.num_nodes, FIN))
 
 
-@pytest.mark.parametrize("name", ["cheb_k3", "cheb_rw_nobias", "cluster_gcn", "gcn2", "le_mean", "mixhop",
-                                  "simple_mean_self_loop", "tag"])
+@pytest.mark.parametrize("name", ["arma_stacks_layers", "cheb_k3", "cheb_rw_nobias", "cluster_gcn", "gcn2", "le_mean",
+                                  "mixhop", "simple_mean_self_loop", "tag"])
 def test_exported_layer_serves_another_graph(name: str, tmp_path) -> None:
     """The new graph ops (out-degrees, self-loops removed or kept) are recomputed for a new graph."""
     model = _model(name)

@@ -54,6 +54,9 @@ WEIGHTED: dict[str, Callable[[], nn.Module]] = {
     "simple_self_loop": lambda: pyg.SimpleConv(aggr="mean", combine_root="self_loop"),
     "simple_sum": lambda: pyg.SimpleConv(aggr="sum", combine_root="sum"),
     "mixhop": lambda: pyg.MixHopConv(FIN, FOUT, powers=[0, 1, 2]),
+    "gated": lambda: pyg.GatedGraphConv(16, num_layers=2),
+    "gated_max": lambda: pyg.GatedGraphConv(FIN, num_layers=2, aggr="max"),
+    "arma": lambda: pyg.ARMAConv(FIN, FOUT, num_stacks=2, num_layers=2),
 }
 # layers reading edge features [E, D]
 FEATURED: dict[str, Callable[[], nn.Module]] = {
@@ -73,6 +76,19 @@ FEATURED: dict[str, Callable[[], nn.Module]] = {
     "gen_mean_same_width": lambda: pyg.GENConv(FIN, D, aggr="mean", edge_dim=D),
     "pna": lambda: pyg.PNAConv(FIN, FOUT, ["mean", "min", "max", "std"], ["identity", "amplification", "linear"],
                                torch.tensor([3, 10, 20, 12, 5, 1]), edge_dim=D),
+    "pna_divide_input_towers_4": lambda: pyg.PNAConv(FIN, 8, ["sum", "max", "var"], ["identity", "linear"],
+                                                     torch.tensor([3, 10, 20, 12, 5, 1]), edge_dim=D, towers=4,
+                                                     divide_input=True),
+    "nn_conv": lambda: pyg.NNConv(FIN, FOUT, nn.Linear(D, FIN * FOUT)),
+    "nn_conv_mlp_mean": lambda: pyg.NNConv(FIN, FOUT, _mlp(D, FIN * FOUT), aggr="mean"),
+    "nn_conv_max_no_root": lambda: pyg.NNConv(FIN, FOUT, _mlp(D, FIN * FOUT), aggr="max", root_weight=False),
+    "nn_conv_no_bias": lambda: pyg.NNConv(FIN, FOUT, nn.Linear(D, FIN * FOUT), bias=False),
+    "cg": lambda: pyg.CGConv(FIN, dim=D),
+    "cg_mean_batch_norm": lambda: pyg.CGConv(FIN, dim=D, aggr="mean", batch_norm=True),
+    "general": lambda: pyg.GeneralConv(FIN, FOUT, in_edge_channels=D),
+    "general_heads_additive": lambda: pyg.GeneralConv(FIN, FOUT, in_edge_channels=D, heads=2, attention=True),
+    "general_dot_product_undirected": lambda: pyg.GeneralConv(FIN, FOUT, in_edge_channels=D, heads=2, attention=True,
+                                                              attention_type="dot_product", directed_msg=False),
 }
 ALL = sorted([*WEIGHTED, *FEATURED])
 
@@ -138,6 +154,14 @@ def test_a_bare_layer_takes_the_graphs_edge_data(name: str) -> None:
     assert relative_error(gnncc.compile(conv, graph, in_features=FIN)(x), ref) < TOL
 
 
+def test_input_width_of_nn_conv_is_its_in_channels() -> None:
+    """NNConv's ``nn`` reads the edge features: the width of ``x`` is ``in_channels``, not the nn's."""
+    graph = _with_edge_data(random_graph(30, 90, seed=5), "nn_conv")
+    model = _model("nn_conv_mlp_mean")
+    cm = compiled_matches(model, graph, torch.randn(graph.num_nodes, FIN), TOL)
+    assert cm.in_features == FIN
+
+
 def test_self_loop_values_follow_pyg() -> None:
     """Edge values carried onto re-added self-loops: an existing loop's value is kept with
     ``reuse_existing`` (add_remaining_self_loops), else the loop gets the fill or a reduction of the
@@ -163,7 +187,7 @@ def test_self_loop_values_follow_pyg() -> None:
         assert as_edges(ours_kept, adj.self_loop_values(adj.edge_values, fill, False, True)) == as_edges(ei, w), fill
 
 
-@pytest.mark.parametrize("name", ["gcn", "cheb_sym", "cheb_rw", "lg"])
+@pytest.mark.parametrize("name", ["gcn", "cheb_sym", "cheb_rw", "lg", "arma"])
 def test_negative_edge_weights_follow_pyg(name: str) -> None:
     """Weights of both signs: a node's weighted degree can be negative or zero. PyG's ``pow(-0.5)`` then
     gives NaN and ``1 / deg`` a negative value; ChebConv's lambda_max is an off-diagonal entry. The
@@ -216,13 +240,13 @@ class EdgeEncoded(nn.Module):
 
 
 def test_edge_work_is_folded_per_graph() -> None:
-    """The edge encoder, GINE's ``lin`` and GAT's edge logits read only the graph and weights: they are
-    per-graph constants, so no per-call kernel transforms edge features."""
+    """The edge encoder, GINE's ``lin``, GAT's edge logits and NNConv's ``nn`` read only the graph and
+    weights: they are per-graph constants, so no per-call kernel transforms edge features."""
     base = random_graph(60, 300, seed=4)
     looped = base.csc.with_self_loops().nnz
     torch.manual_seed(1)
     cases = [(EdgeEncoded().eval(), _with_edge_data(base, "gine"))]
-    cases += [(_model(name), _with_edge_data(base, name)) for name in ("gat", "gatv2")]
+    cases += [(_model(name), _with_edge_data(base, name)) for name in ("gat", "gatv2", "nn_conv_mlp_mean")]
     for model, graph in cases:
         cm = _check(model, graph, torch.randn(graph.num_nodes, FIN))
         for node in cm.ir.nodes:
@@ -317,12 +341,27 @@ def test_edge_data_errors_name_the_layer_and_the_shape() -> None:
     with pytest.raises(UnsupportedError, match=r"ClusterGCNConv\) must be called as conv\(x, edge_index\)"):
         gnncc.compile(WithEdges(pyg.ClusterGCNConv(FIN, FOUT)),
                       gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)))
+    with pytest.raises(UnsupportedError, match=r"layer NNConv needs edge features: call it as conv\(x, edge_index, "
+                                               r"edge_attr\) on a graph with edge_attr"):
+        gnncc.compile(pyg.NNConv(FIN, FOUT, nn.Linear(3, FIN * FOUT)), plain)
+    with pytest.raises(UnsupportedError, match=r"layer NNConv cannot apply its nn to edge features f32\[100, 3\]: "
+                                               r"matmul: cannot multiply"):
+        gnncc.compile(pyg.NNConv(FIN, FOUT, nn.Linear(D, FIN * FOUT)), features)
+    with pytest.raises(UnsupportedError, match=r"layer NNConv has an nn that maps edge features f32\[100, 3\] to "
+                                               r"f32\[100, 8\]; it must give \[E, in_channels \* out_channels\] = "
+                                               r"\[E, 60\]"):
+        gnncc.compile(pyg.NNConv(FIN, FOUT, _mlp(3, 8)), features)
+    with pytest.raises(UnsupportedError, match=r"layer NNConv has in_channels=-1; it needs the width of x"):
+        gnncc.compile(pyg.NNConv(-1, FOUT, nn.Linear(3, FIN * FOUT)), features, in_features=FIN)
+    for conv, option in ((pyg.CGConv(FIN), "dim=0"), (pyg.GeneralConv(FIN, FOUT), "no in_edge_channels")):
+        with pytest.raises(UnsupportedError, match=f"is given edge features but has {option}"):
+            gnncc.compile(conv, features, in_features=FIN)
     integers = gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100, dtype=torch.int64))
     with pytest.raises(gnncc.errors.GnnccError, match=r"edge_attr is torch.int64.*\.float\(\)"):
         gnncc.compile(_model("gcn"), integers)
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat", "gine"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "gine", "nn_conv_mlp_mean"])
 def test_served_on_another_graphs_edge_data(tmp_path: Path, name: str) -> None:
     graph = _with_edge_data(random_graph(40, 200, seed=1, self_loops=5), name, seed=1)
     model = _model(name)

@@ -297,6 +297,39 @@ def _layer_norm(ctx: LoweringContext, module: nn.LayerNorm, qualname: str, x: An
     return out
 
 
+def _gru_cell(ctx: LoweringContext, module: nn.GRUCell, qualname: str, input: Any, hx: Any = None) -> Value:
+    """``h' = n + z * (h - n)`` (torch's ``(1 - z) * n + z * h``) with ``r = sigmoid(x W_ir + h W_hr + b_r)``,
+    ``z = sigmoid(x W_iz + h W_hz + b_z)`` and ``n = tanh(x W_in + b_in + r * (h W_hn + b_hn))``: each gate's
+    rows of ``weight_ih``/``weight_hh`` a constant of its own (the IR has no slicing), the input and
+    hidden biases of ``r`` and ``z`` summed into one. Without ``hx`` the hidden state is 0, as in torch."""
+    x, h = ctx.tensor(input), None if hx is None else ctx.tensor(hx)
+
+    def rows(name: str, gate: str) -> Param | None:
+        tensor, size = getattr(module, name), module.hidden_size
+        if tensor is None:
+            return None
+        index = "rzn".index(gate)
+        return Param(qualify(qualname, f"{name}.{gate}"), tensor.detach()[index * size:(index + 1) * size])
+
+    def sigmoid_gate(gate: str) -> Value:
+        bias = None
+        if module.bias:
+            bias = Param(qualify(qualname, f"bias.{gate}"), rows("bias_ih", gate).tensor + rows("bias_hh", gate).tensor)
+        out = ctx.linear(x, rows("weight_ih", gate), bias)
+        if h is not None:
+            out = ctx.emit("add", [out, ctx.linear(h, rows("weight_hh", gate), None)])
+        return ctx.emit("sigmoid", [out])
+
+    r, z = sigmoid_gate("r"), sigmoid_gate("z")
+    n = ctx.linear(x, rows("weight_ih", "n"), rows("bias_ih", "n"))
+    if h is not None:
+        n = ctx.emit("add", [n, ctx.emit("mul", [r, ctx.linear(h, rows("weight_hh", "n"), rows("bias_hh", "n"))])])
+    elif module.bias:  # h = 0 leaves the hidden bias
+        n = ctx.emit("add", [n, ctx.emit("mul", [r, ctx.tensor(rows("bias_hh", "n"))])])
+    n = ctx.emit("tanh", [n])
+    return ctx.emit("add", [n, ctx.emit("mul", [z, ctx.emit("neg", [n]) if h is None else ctx.emit("sub", [h, n])])])
+
+
 def _jumping_knowledge(ctx: LoweringContext, module: JumpingKnowledge, qualname: str, xs: Any) -> Value:
     """Layer outputs combined per node: ``cat`` concatenates them, ``max`` takes the elementwise maximum."""
     if module.mode not in ("cat", "max"):
@@ -346,6 +379,7 @@ MODULES: dict[type, Handler] = {
     nn.Linear: _linear_module, PygLinear: _linear_module,
     nn.BatchNorm1d: _batch_norm,
     nn.LayerNorm: _layer_norm,
+    nn.GRUCell: _gru_cell,
     JumpingKnowledge: _jumping_knowledge,
     nn.Softmax: _module_rowwise("softmax"), nn.LogSoftmax: _module_rowwise("log_softmax"),
 }

@@ -16,15 +16,20 @@ import torch
 from torch_geometric.nn import (
     APPNP,
     AGNNConv,
+    ARMAConv,
+    CGConv,
     ChebConv,
     ClusterGCNConv,
     EdgeConv,
     FAConv,
+    FiLMConv,
     GATConv,
+    GatedGraphConv,
     GATv2Conv,
     GCN2Conv,
     GCNConv,
     GENConv,
+    GeneralConv,
     GINConv,
     GINEConv,
     GraphConv,
@@ -32,6 +37,7 @@ from torch_geometric.nn import (
     LGConv,
     MessagePassing,
     MixHopConv,
+    NNConv,
     PNAConv,
     ResGatedGraphConv,
     SAGEConv,
@@ -46,21 +52,27 @@ from gnncc.errors import UnsupportedError
 from gnncc.frontend.pyg.convs import (
     agnn,
     appnp,
+    arma,
+    cg,
     cheb,
     cluster_gcn,
     edge_conv,
     fa,
+    film,
     gat,
+    gated_graph,
     gatv2,
     gcn,
     gcn2,
     gen,
+    general,
     gin,
     gine,
     graph_conv,
     le,
     lg,
     mixhop,
+    nn_conv,
     pna,
     res_gated,
     sage,
@@ -113,22 +125,40 @@ class ConvRule:
     keeps_width: Callable[[Any], bool] | None = None
 
 
+def _no_fixed_width(conv: MessagePassing, width_of: WidthOf) -> None:
+    return None  # GatedGraphConv: x of any width up to out_channels, zero-padded
+
+
+def _cg_width(conv: CGConv, width_of: WidthOf) -> int:
+    channels = conv.channels
+    return channels if isinstance(channels, int) else channels[1]  # lin_f reads [x_i, x_j(, e)]
+
+
 def _edge_conv_width(conv: EdgeConv, width_of: WidthOf) -> int | None:
     width = width_of(conv.nn) if isinstance(conv.nn, torch.nn.Module) else None
     return width // 2 if width is not None else None  # nn reads [x_i, x_j - x_i]
 
 
+def _nn_conv_width(conv: NNConv, width_of: WidthOf) -> int | None:
+    return nn_conv.x_width(conv)  # not the width of nn, which reads the edge features
+
+
 CONVS: dict[type[MessagePassing], ConvRule] = {
     AGNNConv: ConvRule(agnn.lower, keeps_width=_always_keeps_width),
     APPNP: ConvRule(appnp.lower, edge="edge_weight", keeps_width=_always_keeps_width),
+    ARMAConv: ConvRule(arma.lower, edge="edge_weight"),
+    CGConv: ConvRule(cg.lower, edge="edge_attr", in_width=_cg_width),
     ChebConv: ConvRule(cheb.lower, edge="edge_weight"),
     ClusterGCNConv: ConvRule(cluster_gcn.lower),
     EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
     FAConv: ConvRule(fa.lower, ("x", "x_0"), in_width=_channels),
+    FiLMConv: ConvRule(film.lower),
     GATConv: ConvRule(gat.lower, edge="edge_attr"),
     GATv2Conv: ConvRule(gatv2.lower, edge="edge_attr"),
+    GatedGraphConv: ConvRule(gated_graph.lower, edge="edge_weight", in_width=_no_fixed_width),
     GCN2Conv: ConvRule(gcn2.lower, ("x", "x_0"), edge="edge_weight", in_width=_channels),
     GCNConv: ConvRule(gcn.lower, edge="edge_weight"),
+    GeneralConv: ConvRule(general.lower, edge="edge_attr"),
     GENConv: ConvRule(gen.lower, edge="edge_attr"),
     GINConv: ConvRule(gin.lower),
     GINEConv: ConvRule(gine.lower, edge="edge_attr"),
@@ -136,6 +166,7 @@ CONVS: dict[type[MessagePassing], ConvRule] = {
     LEConv: ConvRule(le.lower, edge="edge_weight"),
     LGConv: ConvRule(lg.lower, edge="edge_weight", keeps_width=_always_keeps_width),
     MixHopConv: ConvRule(mixhop.lower, edge="edge_weight"),
+    NNConv: ConvRule(nn_conv.lower, edge="edge_attr", in_width=_nn_conv_width),
     PNAConv: ConvRule(pna.lower, edge="edge_attr"),
     ResGatedGraphConv: ConvRule(res_gated.lower, edge="edge_attr"),
     SAGEConv: ConvRule(sage.lower),

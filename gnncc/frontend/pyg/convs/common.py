@@ -9,7 +9,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import MaxAggregation, MeanAggregation, SumAggregation
 
 from gnncc.errors import UnsupportedError
-from gnncc.frontend.pyg.values import qualify
+from gnncc.frontend.pyg.values import Param, qualify
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -147,6 +147,35 @@ def submodule(conv: MessagePassing, qualname: str, name: str) -> torch.nn.Module
     if not isinstance(module, torch.nn.Module):
         raise unsupported(conv, qualname, f"has {name}={module!r}; only a torch.nn.Module is supported")
     return module
+
+
+def activation(ctx: LoweringContext, conv: MessagePassing, qualname: str, x: Value, name: str = "act") -> Value:
+    """``conv.<name>(x)`` for a layer's optional activation (ARMAConv's, FiLMConv's ``act``): ``x`` as it is
+    when the layer has none, else lowered with the general module rules (it must be a module)."""
+    if getattr(conv, name) is None:
+        return x
+    return ctx.call_module(submodule(conv, qualname, name), qualify(qualname, name), [x], {})
+
+
+def concat_linear(ctx: LoweringContext, lin: torch.nn.Module, qualname: str, adj: Value,
+                  parts: list[tuple[str, Value, str | None]]) -> Value:
+    """``lin(cat(parts))`` per edge of ``adj`` without forming the ``[E, ...]`` concatenation: each part
+    ``(name, value, end)`` goes through its block of the weight's columns (the constant
+    ``<qualname>.weight.<name>``), a node part (``end`` "src" or "dst") on the nodes and then gathered, an
+    edge part (``end`` None, ``[E, D]``) as it is, folded per graph; the bias joins the first part."""
+    widths = [value.type.shape[1] for _, value, _ in parts]
+    if sum(widths) != lin.weight.shape[1]:
+        raise UnsupportedError(f"Linear '{qualname}' takes {lin.weight.shape[1]} features, but its input "
+                               f"concatenates {sum(widths)} ({', '.join(name for name, _, _ in parts)})")
+    out, start = None, 0
+    for (name, value, end), width in zip(parts, widths):
+        block = Param(qualify(qualname, f"weight.{name}"), lin.weight[:, start:start + width])
+        bias = None if out is not None or lin.bias is None else Param(qualify(qualname, "bias"), lin.bias)
+        term = ctx.linear(value, block, bias)
+        if end is not None:
+            term = ctx.emit("gather", [term, adj], end=end)
+        out, start = term if out is None else ctx.emit("add", [out, term]), start + width
+    return out
 
 
 def propagate(ctx: LoweringContext, x: Value, adj: Value, reduce: str, weight: Value | None = None) -> Value:

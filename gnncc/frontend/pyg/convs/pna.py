@@ -7,13 +7,18 @@ amplification ``log(d + 1) / avg_log``, attenuation ``avg_log / log(max(d, 1) + 
 concatenated; ``post_nns[t]([x, scaled])``. The towers' outputs are concatenated and go through
 ``lin``. The scalers are graph-only (folded per graph); ``min`` is ``-max(-h)``, ``var`` is
 ``mean(h^2) - mean(h)^2`` and ``std`` is ``sqrt(var)`` where ``var > 1e-5``, else 0, as PyG's.
-``divide_input`` (each tower a slice of ``x``) is not lowered.
+With ``divide_input``, tower ``t`` reads the slice ``x_t = x[:, t * F : (t + 1) * F]`` (``F`` the input
+width over ``towers``) in place of ``x``, both in its messages ``[x_i_t, x_j_t(, e)]`` (the encoded
+edge features, ``F`` wide, are the same for every tower) and in ``[x_t, scaled]``. The slice is
+``x @ S_t``, ``S_t`` the constant 0/1 ``[towers * F, F]`` matrix picking its columns: exact for
+finite ``x`` (each output is one entry of ``x`` plus zeros).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch_geometric.nn import PNAConv
 from torch_geometric.nn.aggr import (
     MaxAggregation,
@@ -97,27 +102,46 @@ def _scaler(ctx: LoweringContext, conv: PNAConv, qualname: str, kind: str, adj: 
     return ctx.memo(("pna_scaler", adj, kind, avg_lin, avg_log), build)
 
 
+def _tower_slice(ctx: LoweringContext, conv: PNAConv, qualname: str, x: Value, t: int) -> Value:
+    """``x[:, t * F : (t + 1) * F]`` for ``divide_input`` (``F = conv.F_in``), as ``x`` times a 0/1 matrix."""
+    width, part = x.type.shape[1], conv.F_in
+    if width != conv.towers * part:
+        raise unsupported(conv, qualname, f"has divide_input=True with in_channels={conv.in_channels} and "
+                          f"towers={conv.towers}, but is given x of width {width}")
+    if conv.towers == 1:
+        return x
+    select = torch.eye(width)[:, t * part:(t + 1) * part]
+    return ctx.emit("matmul", [x, ctx.param(qualify(qualname, f"tower_slice.{t}"), select)])
+
+
 def lower(ctx: LoweringContext, conv: PNAConv, qualname: str, x: Value, adj: Value,
           edge: Value | None = None) -> Value:
-    if conv.divide_input:
-        raise unsupported(conv, qualname, "has divide_input=True (each tower reads a slice of x), which is "
-                          "unsupported")
     kinds = _aggregators(conv, qualname)
     scalers = [_scaler(ctx, conv, qualname, s, adj) for s in conv.aggr_module.scaler]
-    parts = [ctx.emit("gather", [x, adj], end="dst"), ctx.emit("gather", [x, adj], end="src")]
+    encoded = None
     if conv.edge_dim is not None:
         edge = edge_features_of(ctx, conv, qualname, edge, conv.edge_dim)
-        parts.append(ctx.linear_module(conv.edge_encoder, qualify(qualname, "edge_encoder"), edge))
+        encoded = ctx.linear_module(conv.edge_encoder, qualify(qualname, "edge_encoder"), edge)
     elif edge is not None:
         raise unsupported(conv, qualname, "is given edge features but has no edge_dim to encode them")
-    pair = ctx.emit("concat", parts, axis=-1)
+
+    def messages_input(x_t: Value) -> Value:
+        """``[x_i, x_j(, e_ji)]`` per edge for a tower reading ``x_t`` (once for all towers reading ``x``)."""
+
+        def build() -> Value:
+            parts = [ctx.emit("gather", [x_t, adj], end="dst"), ctx.emit("gather", [x_t, adj], end="src")]
+            return ctx.emit("concat", [*parts, *([] if encoded is None else [encoded])], axis=-1)
+
+        return ctx.memo(("pna_pair", x_t, adj, encoded), build)
+
     outs = []
     for t, (pre, post) in enumerate(zip(conv.pre_nns, conv.post_nns)):
-        h = ctx.call_module(pre, qualify(qualname, f"pre_nns.{t}"), [pair], {})
+        x_t = _tower_slice(ctx, conv, qualname, x, t) if conv.divide_input else x
+        h = ctx.call_module(pre, qualify(qualname, f"pre_nns.{t}"), [messages_input(x_t)], {})
         aggregated = [_aggregate(ctx, kind, h, adj) for kind in kinds]
         combined = aggregated[0] if len(aggregated) == 1 else ctx.emit("concat", aggregated, axis=-1)
         scaled = [combined if s is None else scale_rows(ctx, combined, s) for s in scalers]
         outs.append(ctx.call_module(post, qualify(qualname, f"post_nns.{t}"),
-                                    [ctx.emit("concat", [x, *scaled], axis=-1)], {}))
+                                    [ctx.emit("concat", [x_t, *scaled], axis=-1)], {}))
     out = outs[0] if len(outs) == 1 else ctx.emit("concat", outs, axis=-1)
     return ctx.linear_module(conv.lin, qualify(qualname, "lin"), out)

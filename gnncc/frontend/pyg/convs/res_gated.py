@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from torch_geometric.nn import ResGatedGraphConv
 
-from gnncc.frontend.pyg.convs.common import edge_features_of, reduce_of, submodule, unsupported
-from gnncc.frontend.pyg.values import Param, qualify
+from gnncc.frontend.pyg.convs.common import concat_linear, edge_features_of, reduce_of, submodule, unsupported
+from gnncc.frontend.pyg.values import qualify
 from gnncc.ir.function import Value
 
 if TYPE_CHECKING:
@@ -34,11 +34,7 @@ def lower(ctx: LoweringContext, conv: ResGatedGraphConv, qualname: str, x: Value
         if edge is None:
             return ctx.emit("gather", [ctx.linear_module(lin, where, x), adj], end=end)
         # lin([x, e]) = x W_x + e W_e + b: the node part on the nodes, then gathered
-        width = x.type.shape[1]
-        bias = None if lin.bias is None else Param(qualify(where, "bias"), lin.bias)
-        nodes = ctx.linear(x, Param(qualify(where, "weight.nodes"), lin.weight[:, :width]), bias)
-        edges = ctx.linear(edge, Param(qualify(where, "weight.edges"), lin.weight[:, width:]), None)
-        return ctx.emit("add", [ctx.emit("gather", [nodes, adj], end=end), edges])
+        return concat_linear(ctx, lin, where, adj, [("nodes", x, end), ("edges", edge, None)])
 
     gate = ctx.emit("add", [project("lin_key", "dst"), project("lin_query", "src")])
     gate = ctx.call_module(act, qualify(qualname, "act"), [gate], {})
