@@ -361,7 +361,7 @@ def test_edge_data_errors_name_the_layer_and_the_shape() -> None:
         gnncc.compile(_model("gcn"), integers)
 
 
-@pytest.mark.parametrize("name", ["gcn", "gat", "gine", "nn_conv_mlp_mean"])
+@pytest.mark.parametrize("name", ["gcn", "gat", "gine", "nn_conv_mlp_mean", "pna"])
 def test_served_on_another_graphs_edge_data(tmp_path: Path, name: str) -> None:
     graph = _with_edge_data(random_graph(40, 200, seed=1, self_loops=5), name, seed=1)
     model = _model(name)
@@ -382,11 +382,13 @@ def test_served_on_another_graphs_edge_data(tmp_path: Path, name: str) -> None:
         served(x, graph.without_edge_attr())
 
 
-@pytest.mark.parametrize("name", ["gine", "gat", "gatv2"])
+@pytest.mark.parametrize("name", ["gine", "gat", "gatv2", "pna"])
 def test_fused_edge_feature_layers_plan_no_edge_buffer(name: str) -> None:
-    """GINE's ``relu(x_j + e_ji)`` (``fuse_edge_messages``) and GAT's edge term (``fuse_attention``'s edge
-    bias) are computed as each edge is walked: no intermediate of one row per edge is planned, while the
-    same layers without the optional passes plan several."""
+    """GINE's ``relu(x_j + e_ji)`` (``fuse_edge_messages``), GAT's edge term (``fuse_attention``'s edge
+    bias) and PNA's four aggregations of ``x_j W_s + x_i W_d + e_ji W_e`` (``hoist_edge_transforms`` folds
+    ``e_ji W_e`` per graph, ``factor_destination_terms`` takes ``x_i W_d`` out, ``fuse_edge_messages`` the
+    rest in) are computed as each edge is walked: no intermediate of one row per edge is planned, while
+    the same layers without the optional passes plan several."""
     graph = _with_edge_data(random_graph(300, 3000, seed=11, self_loops=20), name)
     x = torch.randn(graph.num_nodes, FIN, generator=torch.Generator().manual_seed(11))
     edge_rows = {graph.num_edges, graph.csc.with_self_loops().nnz}

@@ -12,8 +12,8 @@ from torch import nn
 
 import gnncc
 from gnncc.check import relative_error
-from gnncc.ir import Builder, TensorType, evaluate
-from gnncc.passes import PASSES, PassContext
+from gnncc.ir import AdjType, Builder, TensorType, evaluate
+from gnncc.passes import PASSES, PassContext, PassManager
 from gnncc.passes.fold import GraphProgram
 
 N, F, H = 30, 10, 4
@@ -61,8 +61,43 @@ def test_edge_transform_becomes_node_products(kind: str, ends: set[str]) -> None
     assert relative_error(evaluate(hoisted, {"x": x})[0], evaluate(fn, {"x": x})[0]) < 1e-5
 
 
+def test_a_per_edge_term_keeps_its_own_product() -> None:
+    """``[x_i, x_j * x_i] @ W``: the gathered half runs on the nodes; the product of gathers is no gather
+    but a per-edge term, transformed by its own block of ``W`` edge by edge."""
+    fn = _edge_mlp_input("product")
+    hoisted, notes = _run(fn)
+    ops = [n.op for n in hoisted.nodes]
+    assert notes and "concat" not in ops
+    assert sorted(n.inputs[0].type.shape[0] for n in hoisted.nodes if n.op == "matmul") == [N, GRAPH.num_edges]
+    x = torch.randn(N, F, generator=GEN)
+    assert relative_error(evaluate(hoisted, {"x": x})[0], evaluate(fn, {"x": x})[0]) < 1e-5
+
+
+def test_a_per_graph_edge_term_is_transformed_once_per_graph(tmp_path) -> None:
+    """``[x_i, x_j, e_ji] @ W`` with edge features ``e`` (graph data): ``e W_e`` joins the graph program, so
+    no per-call matmul reads the edges, and a served graph gets its own."""
+    D = 3
+    graph = gnncc.Graph(GRAPH.edge_index, N, edge_attr=torch.randn(GRAPH.num_edges, D, generator=GEN))
+    b = Builder()
+    x = b.input("x", TensorType((N, F)))
+    adj = b.emit("graph.adj", type=AdjType(N, N, GRAPH.num_edges))
+    edge = b.emit("concat", [b.emit("gather", [x, adj], end="dst"), b.emit("gather", [x, adj], end="src"),
+                             b.emit("graph.edge_attr", [adj], width=D)], axis=-1)
+    w = b.const("w", torch.randn(2 * F + D, H, generator=GEN))
+    fn = b.finish([b.emit("scatter", [b.emit("matmul", [edge, w]), adj], reduce="sum")])
+    ctx = PassContext(graph.csc)
+    hoisted, _ = PassManager(["fold_graph_constants", "hoist_edge_transforms"]).run(fn, ctx)
+    assert all(n.inputs[0].type.shape[0] == N for n in hoisted.nodes if n.op == "matmul"), str(hoisted)
+    assert ctx.graph_program.names[-1].endswith("edge_product")
+    x = torch.randn(N, F, generator=GEN)
+    assert relative_error(evaluate(hoisted, {"x": x})[0], evaluate(fn, {"x": x}, graph.csc)[0]) < 1e-5
+    # the graph program recomputes e W_e from another graph's edge features
+    other = gnncc.Graph(GRAPH.edge_index, N, edge_attr=torch.randn(GRAPH.num_edges, D, generator=GEN))
+    *_, product = evaluate(ctx.graph_program.fn, {}, other.csc)
+    assert torch.allclose(product, other.csc.edge_values @ fn.constants["w"][2 * F:], atol=1e-6)
+
+
 @pytest.mark.parametrize("why,fn,per_graph", [
-    ("not linear in the gathers", _edge_mlp_input("product"), ()),
     ("a per-graph weight", _edge_mlp_input("edge_conv", "per_graph.1.w"), ("per_graph.1.w",)),
 ])
 def test_what_is_not_hoisted(why: str, fn, per_graph) -> None:

@@ -31,6 +31,7 @@ _UNARY = {
     "gelu": lambda x, a: F.gelu(x),
     "silu": lambda x, a: F.silu(x),
     "sqrt": lambda x, a: torch.sqrt(x),
+    "square": lambda x, a: x * x,
     "step": lambda x, a: (x > 0).to(x.dtype),  # Heaviside: 1 where x > 0, else 0 (NaN too)
 }
 _BINARY = {

@@ -47,7 +47,7 @@ FLOAT = "float32"
 # and by the elementwise kernel template.
 UNARY_OPS = (
     "relu", "leaky_relu", "elu", "sigmoid", "tanh", "exp", "log", "neg", "abs",
-    "rsqrt_or_zero", "softplus", "gelu", "silu", "sqrt", "step",
+    "rsqrt_or_zero", "softplus", "gelu", "silu", "sqrt", "step", "square",
 )
 BINARY_OPS = ("add", "sub", "mul", "div", "maximum", "minimum")
 REDUCE_KINDS = ("sum", "mean", "max")

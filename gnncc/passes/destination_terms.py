@@ -149,15 +149,22 @@ class _Emitter:
             return out
         return self._once(("total", terms), make)
 
-    def _source_edges(self, split: _Split) -> Value:
-        """``R`` as an ``[E, F]`` tensor: the source rows gathered, plus the per-edge leaves."""
-        rows = tuple(t for t in split.source if t.end == "src")
-        leaves = tuple(t for t in split.source if t.end == EDGE_LEAF)
-        out = self.total(leaves)
+    def _source_edges(self, split: _Split, squared: bool) -> Value:
+        """``R`` (or ``R * R``) as an ``[E, F]`` tensor: the source rows gathered plus the per-edge leaves, made
+        anew for each aggregation and negated as a whole, so that ``fuse_edge_messages`` finds its
+        ``act(x_j + e)`` (``neg`` for PNA's ``min``, ``square`` for its std) and fuses each into its
+        aggregation."""
+        b, terms = self.b, split.source
+        negated = terms[0].scale < 0
+        if negated:
+            terms = tuple(EdgeTerm(t.rows, t.end, t.col, -t.scale) for t in terms)
+        rows = tuple(t for t in terms if t.end == "src")
+        out = self.total(tuple(t for t in terms if t.end == EDGE_LEAF))
         if rows:
-            gathered = self.b.emit("gather", [self.total(rows), self.new(split.adj)], end="src")
-            out = self.b.emit("add", [gathered, out])
-        return out
+            out = b.emit("add", [b.emit("gather", [self.total(rows), self.new(split.adj)], end="src"), out])
+        if squared:
+            return b.emit("square", [out])  # (-R)^2 = R^2
+        return b.emit("neg", [out]) if negated else out
 
     def aggregate(self, split: _Split, reduce: str, squared: bool) -> Value:
         """``reduce`` of ``R`` (or of ``R * R``) over each node's in-edges."""
@@ -166,10 +173,9 @@ class _Emitter:
             if all(t.end == "src" for t in split.source):
                 rows = self.total(split.source)
                 if squared:
-                    rows = self._once(("square", rows), lambda: b.emit("mul", [rows, rows]))
+                    rows = self._once(("square", rows), lambda: b.emit("square", [rows]))
                 return b.emit("spmm", [adj, rows], reduce=reduce)
-            edges = self._once(("edges", split.source), lambda: self._source_edges(split))
-            return b.emit("scatter", [b.emit("mul", [edges, edges]) if squared else edges, adj], reduce=reduce)
+            return b.emit("scatter", [self._source_edges(split, squared), adj], reduce=reduce)
         return self._once(("aggregate", split.adj, split.source, reduce, squared), make)
 
     def weight(self, adj: Value, reduce: str) -> Value | None:
@@ -196,7 +202,7 @@ class _Emitter:
         if plan.kind == "aggregate":
             out = self._once(("weighted", k, weight), lambda: b.emit("mul", [k, weight]))
             return b.emit("add", [self.aggregate(split, plan.reduce, squared=False), out]) if split.source else out
-        k_squared = self._once(("square", k), lambda: b.emit("mul", [k, k]))
+        k_squared = self._once(("square", k), lambda: b.emit("square", [k]))
         out = self._once(("weighted", k_squared, weight), lambda: b.emit("mul", [k_squared, weight]))
         if not split.source:
             return out

@@ -8,8 +8,11 @@ edge. That tensor is linear in the gathered rows, so its product with ``W = [W_t
 
 The pass reads the edge tensor through gathers of either end, ``sddmm`` adds, ``add``/``sub``/``neg``,
 ``mul`` by a model scalar and ``concat`` along the features; the transform must be a model constant
-(its row blocks are combined at compile time). It rewrites when the estimate of the node products
-and the SDDMM is below that of the edge product (E > N: nearly always).
+(its row blocks are combined at compile time). Any other part of the edge tensor (PNA's encoded
+edge features in ``[x_i, x_j, e_ji]``, a product of gathers) keeps its own product with its block of
+``W``, edge by edge; when that part is a per-graph constant the product is one too, added to the
+graph program. It rewrites when the estimate of the node products and the SDDMM is below that of the
+edge product (E > N: nearly always).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import torch
 from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.passes.cost import WORD, Cost, matmul_cost
 from gnncc.passes.dce import dead_code_elimination
-from gnncc.passes.edge_terms import EdgeTermReader
+from gnncc.passes.edge_terms import EDGE_LEAF, EdgeTermReader
+from gnncc.passes.fold import derive_graph_constant
 from gnncc.passes.manager import PassContext, register_pass, rewrite
 
 NAME = "hoist_edge_transforms"
@@ -34,7 +38,7 @@ def _hoisted(fn: Function, node: Node, ctx: PassContext) -> tuple[Value, NodePro
     if node.op != "matmul" or not ctx.is_model_constant(node.inputs[1]):
         return None
     edge, w = node.inputs
-    reader = EdgeTermReader(fn, ctx)
+    reader = EdgeTermReader(fn, ctx, edge_leaves=True)
     terms = reader.terms(edge)
     if not terms or reader.adj is None:
         return None
@@ -50,13 +54,25 @@ def _hoisted(fn: Function, node: Node, ctx: PassContext) -> tuple[Value, NodePro
     # the edge product, plus building the edge tensor it reads (written once, by gathers at the least)
     now = matmul_cost(nnz, edge.type.shape[1], width) + Cost(0.0, float(WORD * nnz * edge.type.shape[1]))
     hoisted = sum((matmul_cost(rows.type.shape[0], rows.type.shape[1], width) for rows, _ in combined),
-                  Cost(float(nnz * width), float(WORD * 3 * nnz * width)))
+                  Cost(float(nnz * width), float(WORD * 3 * nnz * width)))  # (a leaf's rows are its edges)
     if hoisted.score >= now.score:
         return None
     by_end: NodeProducts = {}
     for (rows, end), block in combined.items():
         by_end.setdefault(end, []).append((rows, block))
     return reader.adj, by_end
+
+
+def _product(fn: Function, ctx: PassContext, b: Builder, rows: Value, block: Value, per_edge: bool) -> Value:
+    """``rows @ block``; for per-edge rows that are a per-graph constant (encoded edge features), a per-graph
+    constant itself, added to the graph program (``gnncc.load`` recomputes it for each graph)."""
+    if per_edge:
+        data = b.constants[block.node.attrs["name"]]
+        derived = derive_graph_constant(fn, ctx, b, rows, "edge_product", lambda pb, v: pb.emit(
+            "matmul", [v, pb.const(block.node.attrs["name"], data)]))
+        if derived is not None:
+            return derived
+    return b.emit("matmul", [rows, block])
 
 
 @register_pass(NAME, "transforms of gathered edge features -> transforms of node rows, then one SDDMM")
@@ -77,12 +93,15 @@ def hoist_edge_transforms(fn: Function, ctx: PassContext) -> Function:
         for end, parts in by_end.items():
             total = None
             for rows, block in parts:
-                product = b.emit("matmul", [new(rows), b.const(f"{name}.{end}", block)])
+                product = _product(fn, ctx, b, new(rows), b.const(f"{name}.{end}", block), end == EDGE_LEAF)
                 total = product if total is None else b.emit("add", [total, product])
             per_end[end] = total
+        leaves = per_end.pop(EDGE_LEAF, None)
         if len(per_end) == 2:
-            return b.emit("sddmm", [new(adj), per_end["src"], per_end["dst"]], op="add")
-        (end, rows), = per_end.items()
-        return b.emit("gather", [rows, new(adj)], end=end)
+            out = b.emit("sddmm", [new(adj), per_end["src"], per_end["dst"]], op="add")
+        else:
+            (end, rows), = per_end.items()
+            out = b.emit("gather", [rows, new(adj)], end=end)
+        return out if leaves is None else b.emit("add", [out, leaves])
 
     return dead_code_elimination(rewrite(fn, rule), ctx)

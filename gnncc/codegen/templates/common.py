@@ -437,6 +437,7 @@ _UNARY_RULES: dict[str, Callable[[Any, float, Callable[[Any], Any]], Any]] = {
     "gelu": lambda x, a, exp: _f(0.5) * x * (_f(1.0) + T.erf(x * _f(0.7071067811865476))),
     "silu": lambda x, a, exp: x * _sigmoid(x, exp),
     "sqrt": lambda x, a, exp: T.sqrt(x),
+    "square": lambda x, a, exp: x * x,
     "step": lambda x, a, exp: T.Select(x > _f(0.0), _f(1.0), _f(0.0)),  # 1 where x > 0, else 0 (NaN too)
 }
 UNARY_NAMES = frozenset(_UNARY_RULES)
