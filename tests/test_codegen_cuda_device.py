@@ -80,9 +80,10 @@ def test_attention_on_device(score, shapes, attrs):
 
 @pytest.mark.parametrize("config", [None, *neighbour_configs("spmm", "cuda")], ids=str)
 def test_edge_messages_on_device(config):
-    """GINE's ``relu(x_j + e_ji)`` summed, and a max of ``x_j + e_ji``, under every spmm schedule."""
+    """GINE's ``relu(x_j + e_ji)`` summed, a max of ``x_j + e_ji``, and PNA's (with edge features) min
+    ``max(-(x_j + e_ji))`` and mean of squares, under every spmm schedule."""
     for adj in GRAPHS.values():
-        for reduce, act in (("sum", "relu"), ("max", "")):
+        for reduce, act in (("sum", "relu"), ("max", ""), ("max", "neg"), ("mean", "square")):
             check_node(*sparse_node("fused_spmm", adj, [("adj", ()), ("src", (24,)), ("nnz", (24,))], reduce=reduce,
                                     weighted=True, edge_op="add", message_act=act), config, CUDA)
 

@@ -39,6 +39,11 @@ def _cases(adj: Adjacency) -> dict[str, tuple[Node, list]]:
         "spmm_edge_add_max": _node("fused_spmm", adj, [(m, 33), (e, 33)], reduce="max", weighted=True,
                                    edge_op="add", message_act="leaky_relu[0.2]"),
         "spmm_act_mean": _node("fused_spmm", adj, [(m, 5)], reduce="mean", message_act="elu[0.5]"),
+        # PNA with edge features: the mean of squared messages (its std) and the max of negated ones (its min)
+        "spmm_edge_square_mean": _node("fused_spmm", adj, [(m, 9), (e, 9)], reduce="mean", weighted=True,
+                                       edge_op="add", message_act="square"),
+        "spmm_edge_neg_max": _node("fused_spmm", adj, [(m, 9), (e, 9)], reduce="max", weighted=True, edge_op="add",
+                                   message_act="neg"),
     }
     if n == m:
         cases |= {
@@ -77,10 +82,10 @@ ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean", "dot_concat", "g
 
 @pytest.mark.parametrize("config", neighbour_configs("spmm"), ids=str)
 def test_edge_messages_under_every_spmm_schedule(config: dict) -> None:
-    """``relu(x_j + e_ji)`` read per edge and feature under every aggregation layout (neighbour groups,
+    """``act(x_j + e_ji)`` read per edge and feature under every aggregation layout (neighbour groups,
     degree buckets, column partitions with their own edge ids)."""
     cases = _cases(GRAPHS["hub"])
-    for case in ("spmm_edge_add_relu", "spmm_edge_add_max"):
+    for case in ("spmm_edge_add_relu", "spmm_edge_add_max", "spmm_edge_square_mean", "spmm_edge_neg_max"):
         check_node(*cases[case], config, rtol=1e-4)
 
 
