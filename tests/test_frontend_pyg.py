@@ -156,6 +156,7 @@ class Activations(nn.Module):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         h = self.acts(self.conv(x, edge_index))
         h = F.gelu(F.silu(F.softplus(torch.tanh(F.leaky_relu(h - 0.5, negative_slope=0.2)))))
+        h = h + torch.sqrt(h.square() + 1) - (h ** 2).sqrt() + torch.square(h) + torch.pow(h.abs(), 0.5) + h.pow(1)
         return torch.sub(h * 3, torch.add(h, 1.0, alpha=0.5)).sum(dim=1, keepdim=True) + torch.relu(h)
 
 
@@ -360,6 +361,7 @@ ERRORS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "edge_index_use": (_EdgeWeight, r"edge_index can only be passed to message-passing layers"),
     "lazy": (lambda: _Wrap(GCNConv(-1, 2)), r"pass in_features=\.\.\."),
     "flow": (lambda: _Wrap(GCNConv(IN, 2, flow="target_to_source")), r"only 'source_to_target'"),
+    "power": (lambda: _Wrap(GCNConv(IN, 2), lambda h: h ** 3), r"x \*\* 3 is not supported; only the powers"),
 }
 
 

@@ -15,7 +15,6 @@ from gnncc.ir.function import Function, Value
 from gnncc.ir.types import TensorType
 from gnncc.passes.manager import PassContext, model_scalar
 
-GATHER_ENDS = ("src", "dst")
 ALL_EDGES = "all"  # a row broadcast to every edge
 EDGE_LEAF = "edge"  # a per-edge tensor read as it is
 

@@ -85,10 +85,11 @@ def fold_graph_constants(fn: Function, ctx: PassContext) -> Function:
 def derive_graph_constant(fn: Function, ctx: PassContext, b: Builder, base: Value, label: str,
                           build: Callable[[Builder, Value], Value]) -> Value | None:
     """A new per-graph constant in ``b``: ``build(program_builder, base)`` on the per-graph constant ``base``
-    (an adjacency after folding), appended to the graph program so that ``gnncc.load`` recomputes it for
-    each graph it serves. None when ``base`` is not a per-graph constant.
+    (after folding: an adjacency, encoded edge features), appended to the graph program so that
+    ``gnncc.load`` recomputes it for each graph it serves. None when ``base`` is not a per-graph constant.
 
-    For passes after folding that need more graph-only data (a degree, say) than the frontend asked for.
+    For passes after folding that need more graph-only data than the frontend asked for: in-degrees
+    (``factor_destination_terms``), a product of edge features (``hoist_edge_transforms``).
     """
     program = ctx.graph_program
     name = base.node.attrs["name"] if base.node.op == "const" else None

@@ -95,6 +95,19 @@ def _identity(ctx: LoweringContext, x: Any, *args: Any, **kwargs: Any) -> Value:
     return ctx.tensor(x)
 
 
+_POWERS = {2: "square", 0.5: "sqrt"}
+
+
+def _power(ctx: LoweringContext, x: Any, exponent: Any) -> Value:
+    """``x ** exponent`` for the exponents with an op of their own (a variance's ``x ** 2``, a norm's ``** 0.5``)."""
+    if isinstance(exponent, (int, float)) and exponent == 1:
+        return ctx.tensor(x)
+    if not isinstance(exponent, (int, float)) or exponent not in _POWERS:
+        raise UnsupportedError(f"x ** {exponent!r} is not supported; only the powers {sorted(_POWERS)} and 1 "
+                               "(write other powers as products)")
+    return ctx.emit(_POWERS[exponent], [ctx.tensor(x)])
+
+
 # Width-preserving calls: also followed when inferring the input width from the first layer.
 ELEMENTWISE_FUNCTIONS: dict[Any, Handler] = {
     F.relu: _unary("relu"), torch.relu: _unary("relu"), torch.relu_: _unary("relu"),
@@ -107,10 +120,13 @@ ELEMENTWISE_FUNCTIONS: dict[Any, Handler] = {
     torch.tanh: _unary("tanh"), F.tanh: _unary("tanh"),
     torch.exp: _unary("exp"), torch.log: _unary("log"), torch.abs: _unary("abs"),
     torch.neg: _unary("neg"), operator.neg: _unary("neg"),
+    torch.sqrt: _unary("sqrt"), torch.square: _unary("square"),
+    operator.pow: _power, torch.pow: _power,
     F.dropout: _dropout, torch.dropout: _dropout,
 }
 ELEMENTWISE_METHODS: dict[str, Handler] = {
-    **{name: _unary(name) for name in ("relu", "sigmoid", "tanh", "exp", "log", "abs", "neg")},
+    **{name: _unary(name) for name in ("relu", "sigmoid", "tanh", "exp", "log", "abs", "neg", "sqrt", "square")},
+    "pow": _power,
     "relu_": _unary("relu"),
     "contiguous": _identity,
 }
