@@ -46,8 +46,8 @@ class _Split:
 
 
 def _split(fn: Function, ctx: PassContext, messages: Value, adj: Value) -> _Split | None:
-    t, a, program = messages.type, adj.type, ctx.graph_program
-    if program is None or adj.node.op != "const" or adj.node.attrs["name"] not in program.names:
+    t, a = messages.type, adj.type
+    if not ctx.is_graph_constant(adj):
         return None  # the weights are derived from the graph program (see derive_graph_constant)
     if not (isinstance(t, TensorType) and t.rank == 2 and t.dtype == "float32" and t.is_concrete
             and isinstance(a, AdjType) and a.is_concrete and t.shape[0] == a.nnz):
@@ -66,6 +66,10 @@ def _split(fn: Function, ctx: PassContext, messages: Value, adj: Value) -> _Spli
     if not destination:
         return None
     return _Split(adj, tuple(term for term in terms if term.end in ("src", EDGE_LEAF)), destination)
+
+
+def _negated(terms: tuple[EdgeTerm, ...]) -> tuple[EdgeTerm, ...]:
+    return tuple(EdgeTerm(t.rows, t.end, t.col, -t.scale) for t in terms)
 
 
 def _square_of(v: Value) -> Value | None:
@@ -138,7 +142,7 @@ class _Emitter:
         """The sum of ``terms`` (rows of one kind: node rows, or per-edge tensors); a sum and its negation
         share their terms (PNA's ``min`` reads the negated messages)."""
         if terms[0].scale < 0:
-            flipped = tuple(EdgeTerm(t.rows, t.end, t.col, -t.scale) for t in terms)
+            flipped = _negated(terms)
             return self._once(("neg", flipped), lambda: self.b.emit("neg", [self.total(flipped)]))
 
         def make() -> Value:
@@ -157,7 +161,7 @@ class _Emitter:
         b, terms = self.b, split.source
         negated = terms[0].scale < 0
         if negated:
-            terms = tuple(EdgeTerm(t.rows, t.end, t.col, -t.scale) for t in terms)
+            terms = _negated(terms)
         rows = tuple(t for t in terms if t.end == "src")
         out = self.total(tuple(t for t in terms if t.end == EDGE_LEAF))
         if rows:
@@ -240,7 +244,7 @@ def factor_destination_terms(fn: Function, ctx: PassContext) -> Function:
         nonlocal emitter
         if node not in plan:
             return None
-        if emitter is None or emitter.b is not b:
+        if emitter is None:  # one rewrite, one builder: made at the first planned node
             emitter = _Emitter(fn, ctx, b, new)
         return emitter.rewrite(plan[node])
 

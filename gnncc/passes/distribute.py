@@ -88,7 +88,6 @@ class _Root:
     node: Node
     ops: frozenset[Node]
     windows: dict[tuple[Value, Window], None]  # in visiting order
-    linear: dict[Node, list[Value]]
 
     @property
     def weight(self) -> Value:
@@ -130,7 +129,7 @@ def _root(node: Node, linear: dict[Node, list[Value]], ctx: PassContext) -> _Roo
         return None  # the weight's row blocks are cut at compile time
     if any(v.node.op in ("gather", "sddmm") for v, _ in windows):
         return None  # a transform of edge rows: hoist_edge_transforms moves it to the nodes instead
-    return _Root(node, ops, windows, linear)
+    return _Root(node, ops, windows)
 
 
 def _groups(roots: list[_Root]) -> list[tuple[set[Node], list[_Root]]]:
@@ -160,7 +159,7 @@ def _costs(ops: set[Node], group: list[_Root]) -> tuple[Cost, Cost]:
     return now, moved
 
 
-def _distributed(fn: Function, root: _Root, b: Builder, new) -> Value:
+def _distributed(fn: Function, root: _Root, linear: dict[Node, list[Value]], b: Builder, new) -> Value:
     """``root``'s transform pushed to its leaves (each ``leaf @ W[window]``) under its linear ops."""
     weight, full = root.weight, (0, root.weight.type.shape[0])
     blocks: dict[Window, Value] = {full: new(weight)}
@@ -180,12 +179,12 @@ def _distributed(fn: Function, root: _Root, b: Builder, new) -> Value:
             memo[key] = b.emit("matmul", [new(v), block(window)])
         elif v.node.op == "concat":
             total = None
-            for part, part_window in _parts(v, window, root.linear):
+            for part, part_window in _parts(v, window, linear):
                 product = transformed(part, part_window)
                 total = product if total is None else b.emit("add", [total, product])
             memo[key] = total
         else:
-            rows = set(root.linear[v.node])
+            rows = set(linear[v.node])
             operands = [transformed(u, window) if u in rows else new(u) for u in v.node.inputs]
             memo[key] = b.emit(v.node.op, operands, **v.node.attrs)
         return memo[key]
@@ -220,6 +219,6 @@ def distribute_transforms(fn: Function, ctx: PassContext) -> Function:
 
     def rule(node, b, new):
         root = by_node.get(node)
-        return None if root is None else _distributed(fn, root, b, new)
+        return None if root is None else _distributed(fn, root, linear, b, new)
 
     return rewrite(fn, rule, keep=lambda n: n not in dropped)

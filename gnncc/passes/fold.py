@@ -91,10 +91,9 @@ def derive_graph_constant(fn: Function, ctx: PassContext, b: Builder, base: Valu
     For passes after folding that need more graph-only data than the frontend asked for: in-degrees
     (``factor_destination_terms``), a product of edge features (``hoist_edge_transforms``).
     """
-    program = ctx.graph_program
-    name = base.node.attrs["name"] if base.node.op == "const" else None
-    if program is None or name not in program.names:
+    if not ctx.is_graph_constant(base):
         return None
+    program, name = ctx.graph_program, base.node.attrs["name"]
     pb = Builder(program.fn.constants)
     mapping: dict[Value, Value] = {}
     for node in program.fn.nodes:

@@ -63,16 +63,13 @@ def _hoisted(fn: Function, node: Node, ctx: PassContext) -> tuple[Value, NodePro
     return reader.adj, by_end
 
 
-def _product(fn: Function, ctx: PassContext, b: Builder, rows: Value, block: Value, per_edge: bool) -> Value:
-    """``rows @ block``; for per-edge rows that are a per-graph constant (encoded edge features), a per-graph
-    constant itself, added to the graph program (``gnncc.load`` recomputes it for each graph)."""
-    if per_edge:
-        data = b.constants[block.node.attrs["name"]]
-        derived = derive_graph_constant(fn, ctx, b, rows, "edge_product", lambda pb, v: pb.emit(
-            "matmul", [v, pb.const(block.node.attrs["name"], data)]))
-        if derived is not None:
-            return derived
-    return b.emit("matmul", [rows, block])
+def _product(fn: Function, ctx: PassContext, b: Builder, rows: Value, name: str, block: torch.Tensor) -> Value:
+    """``rows @ block`` (the constant ``name``); for rows that are a per-graph constant (encoded edge
+    features), a per-graph constant itself, added to the graph program (``gnncc.load`` recomputes it for
+    each graph)."""
+    derived = derive_graph_constant(fn, ctx, b, rows, "edge_product",
+                                    lambda pb, v: pb.emit("matmul", [v, pb.const(name, block)]))
+    return derived if derived is not None else b.emit("matmul", [rows, b.const(name, block)])
 
 
 @register_pass(NAME, "transforms of gathered edge features -> transforms of node rows, then one SDDMM")
@@ -93,7 +90,7 @@ def hoist_edge_transforms(fn: Function, ctx: PassContext) -> Function:
         for end, parts in by_end.items():
             total = None
             for rows, block in parts:
-                product = _product(fn, ctx, b, new(rows), b.const(f"{name}.{end}", block), end == EDGE_LEAF)
+                product = _product(fn, ctx, b, new(rows), f"{name}.{end}", block)
                 total = product if total is None else b.emit("add", [total, product])
             per_end[end] = total
         leaves = per_end.pop(EDGE_LEAF, None)

@@ -40,8 +40,12 @@ class PassContext:
     def is_model_constant(self, v: Value) -> bool:
         """``v`` is a constant of the model itself, not a per-graph one: ``gnncc.load`` recomputes those for
         another graph, so a rewrite may rely on the value of a model constant only."""
+        return v.node.op == "const" and not self.is_graph_constant(v)
+
+    def is_graph_constant(self, v: Value) -> bool:
+        """``v`` is a per-graph constant: an output of the graph program, recomputed for each graph served."""
         names = self.graph_program.names if self.graph_program is not None else ()
-        return v.node.op == "const" and v.node.attrs["name"] not in names
+        return v.node.op == "const" and v.node.attrs["name"] in names
 
 
 def model_scalar(fn: Function, v: Value, ctx: PassContext) -> float | None:
