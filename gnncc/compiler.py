@@ -48,8 +48,9 @@ def lower_model(model: Any, graph: Graph, in_features: int | None) -> Function:
     if isinstance(model, torch.nn.Module):
         from gnncc.frontend.pyg import lower_pyg
 
-        edge_shape = None if graph.edge_attr is None else tuple(graph.edge_attr.shape[1:])
-        return lower_pyg(model, graph.num_nodes, graph.num_edges, in_features, edge_shape)
+        edge_shape = None if graph.edge_data is None else tuple(graph.edge_data.shape[1:])
+        return lower_pyg(model, graph.num_nodes, graph.num_edges, in_features, edge_shape,
+                         edge_types=graph.edge_type is not None)
     raise GnnccError(f"cannot compile a {type(model).__name__}; gnncc compiles torch.nn.Module (PyG) models")
 
 

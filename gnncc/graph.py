@@ -63,10 +63,12 @@ class Graph:
     ``edge_attr`` (``[E]`` or ``[E, D]``, in ``edge_index`` order; ``edge_weight`` is the same for
     ``[E]``) is what the compiled model passes to its ``edge_weight``/``edge_attr`` parameter (else its
     third): edge weights of GCNConv and its kin, edge features of GINEConv or GATConv(edge_dim=...).
+    ``edge_type`` (``[E]`` integers >= 0) is the relation of each edge instead, passed to the model's
+    ``edge_type`` parameter (else its third), as RGCNConv reads it. A graph carries one of these.
     """
 
     def __init__(self, edge_index: Any, num_nodes: int | None = None, *, edge_attr: Any = None,
-                 edge_weight: Any = None) -> None:
+                 edge_weight: Any = None, edge_type: Any = None) -> None:
         src, dst = _validate_edge_index(edge_index, num_nodes)
         if num_nodes is None:
             if src.numel() == 0:
@@ -78,8 +80,12 @@ class Graph:
         self.num_nodes = int(num_nodes)
         self._src = src
         self._dst = dst
-        if edge_weight is not None and edge_attr is not None:
-            raise GraphError("pass edge_weight or edge_attr, not both: a graph carries one edge tensor")
+        given = [name for name, data in (("edge_weight", edge_weight), ("edge_attr", edge_attr),
+                                         ("edge_type", edge_type)) if data is not None]
+        if len(given) > 1:
+            raise GraphError(f"pass one of edge_weight, edge_attr and edge_type, not {' and '.join(given)}: "
+                             "a graph carries one edge tensor")
+        self.edge_type = None if edge_type is None else _validate_edge_types(edge_type, src.numel())
         if edge_weight is not None:
             self.edge_attr = _validate_edge_data("edge_weight", edge_weight, src.numel(), rank=(1,))
         else:
@@ -89,14 +95,15 @@ class Graph:
     # ---- constructors ----------------------------------------------------
     @classmethod
     def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None, *, edge_attr: Any = None,
-                        edge_weight: Any = None) -> Graph:
-        return cls(edge_index, num_nodes, edge_attr=edge_attr, edge_weight=edge_weight)
+                        edge_weight: Any = None, edge_type: Any = None) -> Graph:
+        return cls(edge_index, num_nodes, edge_attr=edge_attr, edge_weight=edge_weight, edge_type=edge_type)
 
     @classmethod
     def from_pyg(cls, data: Any) -> Graph:
         """From a PyG ``Data`` (anything with ``edge_index`` and ``num_nodes``).
 
-        Its ``edge_weight``, else its ``edge_attr``, becomes the graph's edge data (see ``Graph``).
+        Its ``edge_weight``, else its ``edge_attr``, else its ``edge_type`` becomes the graph's edge data
+        (see ``Graph``).
         """
         if not hasattr(data, "edge_index") or data.edge_index is None:
             raise GraphError(f"{type(data).__name__} has no edge_index; expected a PyG Data object")
@@ -106,10 +113,10 @@ class Graph:
             num_nodes = getattr(data, "num_nodes", None)
         except Exception:  # PyG's last resort, edge_index.max() + 1, fails on e.g. uint16 ids: infer it here
             num_nodes = None
-        weight, attr = getattr(data, "edge_weight", None), getattr(data, "edge_attr", None)
-        if weight is not None:
-            return cls(data.edge_index, num_nodes, edge_weight=weight)
-        return cls(data.edge_index, num_nodes, edge_attr=attr)
+        for key in ("edge_weight", "edge_attr", "edge_type"):
+            if getattr(data, key, None) is not None:
+                return cls(data.edge_index, num_nodes, **{key: getattr(data, key)})
+        return cls(data.edge_index, num_nodes)
 
     @classmethod
     def from_scipy(cls, matrix: Any) -> Graph:
@@ -142,12 +149,14 @@ class Graph:
     @classmethod
     def from_npz(cls, path: str | Path) -> Graph:
         """From a ``.npz`` with ``src``, ``dst`` and ``num_nodes`` (the layout of ``shared/data``), and
-        optionally ``edge_weight`` (``[E]``) or ``edge_attr`` (``[E]``/``[E, D]``) in the edges' order.
+        optionally ``edge_weight`` (``[E]``), ``edge_attr`` (``[E]``/``[E, D]``) or ``edge_type`` (``[E]``
+        integers) in the edges' order.
 
         A file that cannot be read as such (not a zip, corrupt, keys missing, wrong dtypes or
         shapes) is a ``GraphError`` naming the file and key; a missing file stays ``FileNotFoundError``.
         """
-        arrays = _read_npz(path, ("src", "dst", "num_nodes"), optional=("edge_weight", "edge_attr"))
+        edge_keys = ("edge_weight", "edge_attr", "edge_type")
+        arrays = _read_npz(path, ("src", "dst", "num_nodes"), optional=edge_keys)
         src, dst, n = arrays["src"], arrays["dst"], arrays["num_nodes"]
         for key, a in (("src", src), ("dst", dst)):
             if a.ndim != 1 or a.dtype.kind not in "iu":
@@ -156,7 +165,7 @@ class Graph:
             raise GraphError(f"{path}: 'src' and 'dst' differ in length ({src.shape[0]} vs {dst.shape[0]})")
         if n.size != 1 or n.dtype.kind not in "iu":
             raise GraphError(f"{path}: 'num_nodes' must be one integer, got {n.dtype} of shape {list(n.shape)}")
-        edge_data = {key: arrays[key] for key in ("edge_weight", "edge_attr") if key in arrays}
+        edge_data = {key: arrays[key] for key in edge_keys if key in arrays}
         try:
             return cls(torch.stack([_from_numpy(src), _from_numpy(dst)]), n.reshape(()).item(), **edge_data)
         except GraphError as e:
@@ -196,7 +205,13 @@ class Graph:
         if n and (int(perm.min()) < 0 or int(perm.max()) >= n or bool((torch.bincount(perm, minlength=n) != 1).any())):
             raise GraphError(f"perm is not a permutation of 0..{n - 1}: every node id must appear exactly once")
         new_id = inverse_permutation(perm)
-        return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n, edge_attr=self.edge_attr)
+        return Graph(torch.stack([new_id[self._src], new_id[self._dst]]), n, edge_attr=self.edge_attr,
+                     edge_type=self.edge_type)
+
+    @property
+    def edge_data(self) -> torch.Tensor | None:
+        """The graph's one edge tensor, ``edge_attr`` or ``edge_type`` (what the model is called with)."""
+        return self.edge_attr if self.edge_attr is not None else self.edge_type
 
     def without_edge_attr(self) -> Graph:
         """The same edges with no edge data (``model(x, edge_index)`` then compiles as called so)."""
@@ -216,7 +231,7 @@ class Graph:
     def csc(self) -> Adjacency:
         """In-edges grouped by target: ``indices`` are sources (what aggregation reads); the edge
         data, if any, rides along in the same edge order."""
-        return self._layout(self._src, self._dst, self.edge_attr)
+        return self._layout(self._src, self._dst, self.edge_data)
 
     @cached_property
     def csr(self) -> Adjacency:
@@ -247,6 +262,12 @@ class Graph:
         return DegreeStats.of(self.csr.in_degrees())
 
     @cached_property
+    def num_relations(self) -> int:
+        """``1 + max(edge_type)`` (0 without edges); 0 for a graph without edge types."""
+        types = self.edge_type
+        return 0 if types is None or not types.numel() else int(types.max()) + 1
+
+    @cached_property
     def num_self_loops(self) -> int:
         return int((self._src == self._dst).sum())
 
@@ -264,12 +285,14 @@ class Graph:
     def signature(self) -> str:
         """Hash of the structure and the edge data (keys per-graph caches); the structure's alone
         for a graph without edge data."""
-        if self.edge_attr is None:
+        data = self.edge_data
+        if data is None:
             return self.structure_signature
         h = hashlib.sha256()
         h.update(self.structure_signature.encode())
-        h.update(f"edge_attr {self.edge_attr.dtype} {list(self.edge_attr.shape)}".encode())
-        h.update(self.edge_attr.numpy().tobytes())
+        kind = "edge_attr" if self.edge_attr is not None else "edge_type"
+        h.update(f"{kind} {data.dtype} {list(data.shape)}".encode())
+        h.update(data.numpy().tobytes())
         return h.hexdigest()[:16]
 
     def summary(self) -> str:
@@ -280,6 +303,7 @@ class Graph:
             f"isolated_targets={d.zero}, index={str(self.index_dtype).removeprefix('torch.')}"
             + ("" if self.edge_attr is None else
                f", edge_attr={str(self.edge_attr.dtype).removeprefix('torch.')}{list(self.edge_attr.shape)}")
+            + ("" if self.edge_type is None else f", relations={self.num_relations}")
             + ")"
         )
 
@@ -362,6 +386,28 @@ def _validate_edge_data(name: str, data: Any, num_edges: int, rank: tuple[int, .
     if data.is_floating_point():
         data = data.to(torch.float32)
     return data.contiguous().clone()
+
+
+def _validate_edge_types(data: Any, num_edges: int) -> torch.Tensor:
+    """Edge types ``[E]``, integers >= 0 (the relation ids of RGCNConv's ``edge_type``), as int64."""
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind not in "iu":
+            raise GraphError(f"edge_type must hold integer relation ids, got numpy dtype {data.dtype}")
+        data = torch.from_numpy(np.ascontiguousarray(data).astype(np.int64))
+    if not isinstance(data, torch.Tensor):
+        raise GraphError(f"edge_type must be a tensor, got {type(data).__name__}")
+    if data.layout != torch.strided or data.device.type == "meta" or data.is_floating_point() \
+            or data.is_complex() or data.dtype == torch.bool:
+        raise GraphError(f"edge_type must be a dense tensor of integer relation ids, got {data.dtype} "
+                         f"{data.layout} on {data.device}; convert it with edge_type.long()")
+    if data.dim() != 1 or data.shape[0] != num_edges:
+        raise GraphError(f"edge_type must have shape [E] with E={num_edges} (one relation per edge of "
+                         f"edge_index, in its order), got {list(data.shape)}")
+    data = data.detach().to("cpu", torch.int64).contiguous().clone()
+    if data.numel() and int(data.min()) < 0:
+        raise GraphError(f"edge_type has a negative relation id {int(data.min())} (edge "
+                         f"{int((data < 0).nonzero()[0, 0])}); relation ids must be >= 0")
+    return data
 
 
 def _dtype_error(dtype: str) -> GraphError:

@@ -22,12 +22,13 @@ def cancels_digits(model: torch.nn.Module) -> bool:
 def compiled_matches(model: torch.nn.Module, graph: gnncc.Graph, x: torch.Tensor, tol: float,
                      **options: Any) -> gnncc.CompiledModel:
     """Compile ``model`` for ``graph`` on CPU and assert that it gives ``model(x, edge_index[, edge_attr])``
-    (the graph's edge data passed when it has some) within relative error ``tol``; returns it. Models
+    (the graph's edge data or edge types passed when it has some) within relative error ``tol``; returns it. Models
     whose float32 answer is itself that far off (``cancels_digits``) are compared with their float64 one."""
-    edge = () if graph.edge_attr is None else (graph.edge_attr,)
+    edge = () if graph.edge_data is None else (graph.edge_data,)
     with torch.no_grad():
         if cancels_digits(model):
-            ref = copy.deepcopy(model).double()(x.double(), graph.edge_index, *(e.double() for e in edge)).float()
+            ref = copy.deepcopy(model).double()(x.double(), graph.edge_index, *(
+                e.double() if e.is_floating_point() else e for e in edge)).float()
         else:
             ref = model(x, graph.edge_index, *edge)
     cm = gnncc.compile(model, graph, target="cpu", **options)

@@ -138,6 +138,15 @@ def test_bench_without_times_each_pass_off_and_pna_is_checked_against_float64(tm
     assert "without factor_destination_terms:" in capsys.readouterr().out
 
 
+def test_bench_rgcn_runs_on_random_edge_types(tmp_path):
+    """The zoo's RGCN reads edge types: a graph without them gets seeded random relations."""
+    out = tmp_path / "rgcn.json"
+    assert main(["bench", "--model", "rgcn", "--graph", "cora", "--repeat", "1", "--passes", "1",
+                 "--json", str(out)]) == 0
+    (record,) = json.loads(out.read_text())
+    assert record["model"] == "rgcn" and record["relative_error"] < 1e-4 and record["gnncc_ms"] > 0
+
+
 def test_bench_without_an_unknown_pass_names_the_passes(capsys):
     assert main(["bench", "--model", "gcn", "--graph", "cora", "--without", "fuse_everything"]) != 0
     err = capsys.readouterr().err

@@ -88,6 +88,18 @@ def test_edge_messages_on_device(config):
                                     weighted=True, edge_op="add", message_act=act), config, CUDA)
 
 
+@pytest.mark.parametrize("config", [None, *neighbour_configs("spmm", "cuda")], ids=str)
+def test_destination_rows_on_device(config):
+    """PNA's two-pass variance ``mean((x_j [+ e_ji] - mu_i)^2)`` and a max of ``x_j - d_i``: the destination
+    row held in registers per row, segment or partition, under every spmm schedule."""
+    edge, no_edge = [("src", (24,)), ("nnz", (24,)), ("dst", (24,))], [("src", (24,)), ("dst", (24,))]
+    for adj in GRAPHS.values():
+        for shapes, attrs in ((edge, {"weighted": True, "edge_op": "add", "message_act": "square"}),
+                              (no_edge, {"message_act": "square"}), (no_edge, {"reduce": "max"})):
+            check_node(*sparse_node("fused_spmm", adj, [("adj", ()), *shapes], **{"reduce": "mean", **attrs},
+                                    dst_op="sub"), config, CUDA)
+
+
 @pytest.mark.parametrize("config", [None, *neighbour_configs("spmm_matmul", "cuda")], ids=str)
 def test_spmm_matmul_on_device(config):
     for adj in GRAPHS.values():

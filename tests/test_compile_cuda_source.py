@@ -35,11 +35,12 @@ def test_every_kernel_of_the_model_compiles_with_nvcc(name, tmp_path):
         assert len(cubin) > 0, f"{node.op}: empty cubin"
 
 
-@pytest.mark.parametrize("name", ["gcn_weighted", "gine", "gat_edge", "pna"])
+@pytest.mark.parametrize("name", ["gcn_weighted", "gine", "gat_edge", "pna", "rgcn"])
 def test_zoo_models_compile_with_nvcc(name):
     """The zoo's models that read edge weights or features (weighted spmm, GINE's fused edge messages,
-    attention with an edge bias) and PNA (max and mean SpMMs of node rows with node-row epilogues, once
-    factor_destination_terms has taken its messages apart)."""
+    attention with an edge bias), PNA (max and mean SpMMs of node rows with node-row epilogues, once
+    factor_destination_terms has taken its messages apart) and RGCN (SpMMs over relation graphs with R
+    times the rows on one side)."""
     from gnncc.cli import zoo
 
     graph = zoo.with_edge_data(name, random_graph(30, 90, seed=0))

@@ -35,3 +35,8 @@ def test_more_layers_runs(capsys, monkeypatch):
 def test_edge_features_runs(capsys, monkeypatch):
     out = _run_compared("edge_features.py", capsys, monkeypatch)
     assert "graph.edge_attr 1->0" in out and "graph.self_loop_values 1->0" in out, out
+
+
+def test_relations_runs(capsys, monkeypatch):
+    out = _run_compared("relations.py", capsys, monkeypatch)
+    assert "49 relations" in out and "relation_adj" in out, out

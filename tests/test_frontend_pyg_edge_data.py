@@ -317,7 +317,7 @@ def test_edge_data_keys_per_graph_caches_but_not_tuning() -> None:
     ({"edge_weight": torch.ones(100, 2)}, r"edge_weight must have shape \[E\] with E=100"),
     ({"edge_attr": torch.ones(100, 2, 2)}, r"edge_attr must have shape \[E\] or \[E, D\]"),
     ({"edge_attr": "weights"}, "edge_attr must be a tensor"),
-    ({"edge_attr": torch.ones(100), "edge_weight": torch.ones(100)}, "not both"),
+    ({"edge_attr": torch.ones(100), "edge_weight": torch.ones(100)}, "not edge_weight and edge_attr"),
 ])
 def test_bad_edge_data_is_a_graph_error(kwargs: dict, message: str) -> None:
     with pytest.raises(GraphError, match=message):

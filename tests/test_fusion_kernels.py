@@ -6,12 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 
+import gnncc
+from gnncc.check import relative_error
 from gnncc.codegen import generate_cuda_source
+from gnncc.codegen.kernel import kernel_name
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
+from gnncc.codegen.spec import spec_of
+from gnncc.codegen.target import Target
 from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs
+from gnncc.errors import IRError
 from gnncc.ir import Builder, TensorType
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Node
+from gnncc.tune.database import task_key
 
 GRAPHS = edge_case_graphs()
 
@@ -44,6 +51,14 @@ def _cases(adj: Adjacency) -> dict[str, tuple[Node, list]]:
                                        edge_op="add", message_act="square"),
         "spmm_edge_neg_max": _node("fused_spmm", adj, [(m, 9), (e, 9)], reduce="max", weighted=True, edge_op="add",
                                    message_act="neg"),
+        # PNA's two-pass variance: squared deviations from a destination row (the mean), with and without edge
+        # features; a destination row under max, with an epilogue operand after it
+        "spmm_dst_square_mean": _node("fused_spmm", adj, [(m, 9), (n, 9)], reduce="mean", message_act="square",
+                                      dst_op="sub"),
+        "spmm_edge_dst_square_mean": _node("fused_spmm", adj, [(m, 9), (e, 9), (n, 9)], reduce="mean", weighted=True,
+                                           edge_op="add", message_act="square", dst_op="sub"),
+        "spmm_dst_max_epilogue": _node("fused_spmm", adj, [(m, 33), (n, 33), (n, 33)], reduce="max", dst_op="sub",
+                                       epilogue=["add[node]", "relu"]),
     }
     if n == m:
         cases |= {
@@ -87,6 +102,66 @@ def test_edge_messages_under_every_spmm_schedule(config: dict) -> None:
     cases = _cases(GRAPHS["hub"])
     for case in ("spmm_edge_add_relu", "spmm_edge_add_max", "spmm_edge_square_mean", "spmm_edge_neg_max"):
         check_node(*cases[case], config, rtol=1e-4)
+
+
+DST_CASES = ("spmm_edge_dst_square_mean", "spmm_dst_max_epilogue")  # (spmm_dst_square_mean: the default schedules)
+
+
+@pytest.mark.parametrize("config", [None, *neighbour_configs("spmm")], ids=str)
+def test_destination_rows_under_every_spmm_schedule(config: dict | None) -> None:
+    """``act(x_j [+ e_ji] - d_i)`` (the destination row read once per row, segment or partition) on every edge-case
+    graph: empty rows give 0, self-loops, duplicate edges, one node, a hub row split into many segments."""
+    for adj in GRAPHS.values():
+        cases = _cases(adj)
+        for case in DST_CASES:
+            check_node(*cases[case], config, rtol=1e-4)
+
+
+@pytest.mark.parametrize("config", [None, {"group": 8}, {"group": 8, "buckets": True}, {"col_parts": 4}], ids=str)
+def test_two_pass_variance_kernel_keeps_the_digits_messages_share(config: dict | None) -> None:
+    """Rows ``1000 + N(0, 0.1)`` (PNA's std of nearly equal neighbours): the kernel's ``mean((x_j - mu_i)^2)``,
+    centred on the float32 mean, is within 1e-5 of the float64 variance, where float32's
+    ``mean(x_j^2) - mean(x_j)^2`` keeps no digit; rows without in-edges give 0."""
+    adj = GRAPHS["random"]
+    node, (_, x, _) = _cases(adj)["spmm_dst_square_mean"]
+    x = 1000 + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+    src, dst = adj.src_ids().long(), adj.dst_ids().long()
+    count = torch.bincount(dst, minlength=adj.num_dst).clamp_min(1)[:, None]
+
+    def mean(rows: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(adj.num_dst, rows.shape[1], dtype=rows.dtype).index_add_(0, dst, rows) / count
+
+    exact = mean(x[src].double() ** 2) - mean(x[src].double()) ** 2
+    variance = check_node(node, [adj, x, mean(x[src])], config)
+    assert relative_error(variance, exact) < 1e-5
+    assert relative_error(mean(x[src] ** 2) - mean(x[src]) ** 2, exact) > 1e-2  # the one-pass form
+    empty = adj.indptr[1:] == adj.indptr[:-1]
+    assert empty.any() and not variance[empty].any()
+
+
+def test_the_destination_row_variant_has_its_own_kernel_name_and_tuning_key() -> None:
+    """Tuning records and built kernels are keyed by the spec: ``square(x_j - d_i)`` is not ``square(x_j)``."""
+    adj = GRAPHS["random"]
+    graph = gnncc.Graph(torch.stack([adj.src_ids(), adj.dst_ids()]).long(), adj.num_dst)
+    plain, _ = _node("fused_spmm", adj, [(adj.num_src, 9)], reduce="mean", message_act="square")
+    centred, _ = _node("fused_spmm", adj, [(adj.num_src, 9), (adj.num_dst, 9)], reduce="mean",
+                       message_act="square", dst_op="sub")
+    names = [kernel_name(spec_of(node)) for node in (plain, centred)]
+    assert names == ["fused_spmm_mean_msquare_f9_i32", "fused_spmm_mean_dsub_msquare_f9_i32"]
+    assert len({task_key(spec_of(node), graph, Target("cpu")) for node in (plain, centred)}) == 2
+
+
+@pytest.mark.parametrize("attrs, shapes, message", [
+    ({"dst_op": "add"}, [(6, 4), (6, 4)], "dst_op must be '' .* or 'sub', got 'add'"),
+    ({"dst_op": "sub"}, [(6, 4)], r"expects \(adj, x, destination_rows, epilogue operands...\)"),
+    ({"dst_op": "sub"}, [(6, 4), (6, 5)], r"destination rows f32\[6, 5\] must be \[6, 4\]"),
+    ({"dst_op": "sub", "weighted": True, "edge_op": "add"}, [(6, 4), (9, 4), (1, 4)],
+     r"destination rows f32\[1, 4\] must be \[6, 4\]"),
+], ids=["op", "missing", "width", "rows"])
+def test_destination_rows_errors_name_the_operand(attrs: dict, shapes: list, message: str) -> None:
+    adj = Adjacency.from_coo(torch.randint(0, 6, (9,)), torch.randint(0, 6, (9,)), 6, 6)
+    with pytest.raises(IRError, match=f"fused_spmm: {message}"):
+        _node("fused_spmm", adj, shapes, message_act="square", **attrs)
 
 
 @pytest.mark.parametrize("config", neighbour_configs("attention"), ids=str)

@@ -57,6 +57,22 @@ def test_leaky_relu_keeps_its_slope_and_an_activation_alone_fuses() -> None:
     _same(fn, out)
 
 
+def test_a_destination_row_subtracted_fuses_as_dst_op() -> None:
+    """PNA's two-pass variance ``mean((x_j + e_ji - mu_i)^2)``: one fused_spmm reading ``mu`` as destination rows."""
+    b = Builder()
+    adj, x = b.const("A", GRAPH.csc), b.input("x", TensorType((N, F)))
+    mu = b.emit("spmm", [adj, x], reduce="mean")
+    deviation = b.emit("sub", [b.emit("add", [b.emit("gather", [x, adj], end="src"), _edge_term(b)]),
+                               b.emit("gather", [mu, adj], end="dst")])
+    fn = b.finish([b.emit("scatter", [b.emit("square", [deviation]), adj], reduce="mean")])
+    out = _fuse(fn)
+    variance = [n for n in out.nodes if n.op == "fused_spmm" and n.attrs["dst_op"] == "sub"]
+    assert len(variance) == 1 and variance[0].attrs["message_act"] == "square" and variance[0].attrs["weighted"]
+    assert variance[0].inputs[3].node.op == "spmm"  # mu, read once per row
+    assert not any(n.op in ("gather", "scatter", "square", "sub", "add") for n in out.nodes), str(out)
+    _same(fn, out)
+
+
 def test_messages_with_another_use_or_other_shapes_are_left() -> None:
     b = Builder()
     adj, x = b.const("A", GRAPH.csc), b.input("x", TensorType((N, F)))
@@ -76,7 +92,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=N
 
 @st.composite
 def message_programs(draw):
-    """Aggregations of ``act(x_j [+ e])`` with random activations, reductions and edge terms (a constant,
+    """Aggregations of ``act(x_j [+ e] [- d_i])`` with random activations, reductions and edge terms (a constant,
     or computed from the rows of either end), some messages read twice, then a transform."""
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
     b = Builder()
@@ -90,6 +106,8 @@ def message_programs(draw):
             message = b.emit("add", [message, b.const(f"e{i}", torch.randn(GRAPH.num_edges, F, generator=gen))])
         elif edge_kind == "dst_rows":
             message = b.emit("add", [b.emit("gather", [draw(st.sampled_from(rows)), adj], end="dst"), message])
+        if draw(st.booleans()):  # a destination row subtracted (fused as dst_op="sub")
+            message = b.emit("sub", [message, b.emit("gather", [draw(st.sampled_from(rows)), adj], end="dst")])
         act = draw(st.sampled_from(["", "relu", "elu", "sigmoid"]))
         if act:
             message = b.emit(act, [message])

@@ -260,15 +260,16 @@ def bench_model_case(model_name: str, graph_name: str, feat: int | None, target:
     device = target.device
     x, edge_index = data.x.to(device), data.graph.edge_index.to(device)
     model = zoo.build(model_name, x.shape[1], 16, hidden=hidden).to(device)
-    graph = zoo.with_edge_data(model_name, data.graph)  # random edge weights or features, if the model reads them
-    edge = () if graph.edge_attr is None else (graph.edge_attr.to(device),)
+    graph = zoo.with_edge_data(model_name, data.graph)  # random edge weights, features or types, if read
+    edge = () if graph.edge_data is None else (graph.edge_data.to(device),)
     cm = gnncc.compile(model, graph, target=target, tuning_log=log, reorder=reorder)
     with torch.no_grad():
         ref = model(x, edge_index, *edge)
         out = cm(x)
         err, reference = relative_error(out, ref), "pyg"
         if err > 1e-4:  # PyG's float32 answer may be the one that is off (PNA's variance): ask float64
-            exact = copy.deepcopy(model).double()(x.double(), edge_index, *(e.double() for e in edge)).float()
+            exact = copy.deepcopy(model).double()(x.double(), edge_index, *(
+                e.double() if e.is_floating_point() else e for e in edge)).float()
             err, reference, pyg_err = relative_error(out, exact), "float64", relative_error(ref, exact)
             if err > max(1e-4, 2 * pyg_err):  # float32 may not reach 1e-4 (a std of near-equal rows): PyG's is the bar
                 raise RuntimeError(f"gnncc {model_name} on {graph_name}: wrong result (relative error {err:.1e} "

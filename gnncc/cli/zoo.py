@@ -9,9 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 MODEL_NAMES = ("gcn", "sage", "gin", "gat", "appnp", "cheb", "tag", "transformer", "gcn2", "gcn_weighted", "gine",
-               "gat_edge", "pna")
+               "gat_edge", "pna", "rgcn")
 # the models called with edge data, and its width: [E] weights (None) or [E, D] features
 EDGE_MODELS: dict[str, int | None] = {"gcn_weighted": None, "gine": 8, "gat_edge": 8}
+# the models called with edge types, and their relation count
+TYPED_MODELS: dict[str, int] = {"rgcn": 8}
 
 
 class GCN(nn.Module):
@@ -196,19 +198,44 @@ class PNA(nn.Module):
         return self.conv2(x, edge_index)
 
 
+class RGCN(nn.Module):
+    """Two RGCNConv layers (mean over each relation's in-edges) over ``TYPED_MODELS["rgcn"]`` relations,
+    the second with a basis decomposition of its relation weights."""
+
+    def __init__(self, fin: int, hidden: int, fout: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import RGCNConv
+
+        relations = TYPED_MODELS["rgcn"]
+        self.conv1 = RGCNConv(fin, hidden, relations)
+        self.conv2 = RGCNConv(hidden, fout, relations, num_bases=4)
+
+    def forward(self, x, edge_index, edge_type):
+        x = self.conv1(x, edge_index, edge_type).relu()
+        return self.conv2(x, edge_index, edge_type)
+
+
 def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
     """``graph`` (a ``gnncc.Graph``) with the edge data zoo model ``name`` reads: the graph's own when it
-    has data of that shape (an ``.npz`` with ``edge_weight``/``edge_attr``), else random (seeded:
-    positive weights, or normal features); ``graph`` itself for a model without."""
+    has data of that shape (an ``.npz`` with ``edge_weight``/``edge_attr``/``edge_type``), else random
+    (seeded: positive weights, normal features, or uniform relations); ``graph`` itself for a model
+    without."""
+    from gnncc.graph import Graph
+
+    gen = torch.Generator().manual_seed(seed)
+    if name in TYPED_MODELS:
+        relations = TYPED_MODELS[name]
+        if graph.edge_type is not None and graph.num_relations <= relations:
+            return graph
+        return Graph(graph.edge_index, graph.num_nodes, edge_type=torch.randint(0, relations, (graph.num_edges,),
+                                                                                generator=gen))
     if name not in EDGE_MODELS:
         return graph
-    from gnncc.graph import Graph
 
     width = EDGE_MODELS[name]
     own = graph.edge_attr
     if own is not None and own.is_floating_point() and tuple(own.shape[1:]) == (() if width is None else (width,)):
         return graph
-    gen = torch.Generator().manual_seed(seed)
     if width is None:
         return Graph(graph.edge_index, graph.num_nodes, edge_weight=torch.rand(graph.num_edges, generator=gen) + 0.1)
     return Graph(graph.edge_index, graph.num_nodes, edge_attr=torch.randn(graph.num_edges, width, generator=gen))
@@ -217,10 +244,10 @@ def with_edge_data(name: str, graph: Any, seed: int = 0) -> Any:
 def build(name: str, fin: int, fout: int, hidden: int = 16, seed: int = 0) -> nn.Module:
     """A 2-layer ``name`` model (APPNP: a 2-layer MLP and K=10 propagation steps; GCNII: 8 layers
     between two Linears; PNA: a Linear encoder first) with deterministic weights, in eval mode. The
-    models in ``EDGE_MODELS`` are called with edge data (see ``with_edge_data``)."""
+    models in ``EDGE_MODELS`` and ``TYPED_MODELS`` are called with edge data (see ``with_edge_data``)."""
     torch.manual_seed(seed)
     classes = {"gcn": GCN, "sage": SAGE, "gin": GIN, "gat": GAT, "appnp": APPNPNet, "gcn2": GCNII,
-               "gcn_weighted": WeightedGCN, "gine": GINE, "gat_edge": EdgeGAT, "pna": PNA}
+               "gcn_weighted": WeightedGCN, "gine": GINE, "gat_edge": EdgeGAT, "pna": PNA, "rgcn": RGCN}
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     hidden = 8 if name in ("gat", "transformer", "gat_edge") and hidden == 16 else hidden

@@ -183,6 +183,41 @@ class Adjacency:
         keep = src != dst
         return Adjacency.from_coo(src[keep], dst[keep], self.num_src, self.num_dst)
 
+    def _checked_relations(self, types: torch.Tensor, num_relations: int) -> torch.Tensor:
+        """``types`` (one per edge, in this edge order) as int64, each in ``[0, num_relations)``."""
+        types = types.to(torch.int64)
+        if types.shape != (self.nnz,):
+            raise ValueError(f"edge types of shape {list(types.shape)} for {self.nnz} edges")
+        if self.nnz and (int(types.min()) < 0 or int(types.max()) >= num_relations):
+            bad = int(types.max()) if int(types.max()) >= num_relations else int(types.min())
+            raise ValueError(f"edge_type holds relation {bad}, outside [0, {num_relations}) for a layer with "
+                             f"num_relations={num_relations}")
+        return types
+
+    def relation_split(self, types: torch.Tensor, num_relations: int, split: str, first: int = 0,
+                       count: int | None = None) -> Adjacency:
+        """The edges of the ``count`` relations from ``first`` (all by default), edge ``u -> v`` of relation
+        ``r`` as ``u' -> v'`` with ``u' = u * C + (r - first)`` where ``split`` is ``src`` or ``both`` and
+        ``v' = v * C + (r - first)`` where it is ``dst`` or ``both`` (``C = count``): each relation's edges
+        between the node copies of that relation, so an aggregation over the result aggregates per
+        relation (RGCNConv). ``src`` keeps the order of the kept edges; the others regroup stably. Every
+        type must lie in ``[0, num_relations)``."""
+        types = self._checked_relations(types, num_relations)
+        count = num_relations - first if count is None else count
+        keep = (types >= first) & (types < first + count)
+        src, dst, local = self.src_ids()[keep], self.dst_ids()[keep], types[keep] - first
+        if split == "src":
+            return Adjacency.from_coo(src * count + local, dst, self.num_src * count, self.num_dst)
+        both = split == "both"
+        return Adjacency.from_coo(src * count + local if both else src, dst * count + local,
+                                  self.num_src * (count if both else 1), self.num_dst * count)
+
+    def relation_degrees(self, num_relations: int) -> torch.Tensor:
+        """For a ``relation_split(..., "src")`` adjacency: per edge (float32, in this edge order), the in-edges
+        of its destination with its relation (its source id mod ``num_relations``)."""
+        pair = self.dst_ids() * num_relations + self.src_ids() % num_relations
+        return torch.bincount(pair, minlength=self.num_dst * num_relations)[pair].to(torch.float32)
+
     def degrees(self, end: str, weights: torch.Tensor | None = None) -> torch.Tensor:
         """Edges per node, as float32: in-degrees (``end="dst"``) or out-degrees (``end="src"``); with
         ``weights`` (one per edge) the sum of the node's edges' weights."""

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from gnncc.errors import IRError
 from gnncc.ir.adjacency import Adjacency
 from gnncc.ir.function import Function, Node, Value
-from gnncc.ir.ops import attention_epilogue_start, parse_epilogue
+from gnncc.ir.ops import attention_epilogue_start, fused_spmm_epilogue_start, parse_epilogue
 
 _UNARY = {
     "relu": lambda x, a: torch.relu(x),
@@ -75,11 +75,14 @@ def _edge_expand(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _spmm(adj: Adjacency, x: torch.Tensor, w: torch.Tensor | None, reduce: str, edge_op: str = "mul",
-          act: str = "") -> torch.Tensor:
-    """``reduce`` over each row's in-edges of ``act(x[src] edge_op w[e])`` (scaled rows without ``act``)."""
+          act: str = "", dst_rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``reduce`` over each row's in-edges of ``act(x[src] edge_op w[e] - dst_rows[dst])`` (scaled rows without
+    ``act``, no subtraction without ``dst_rows``)."""
     msg = x.index_select(0, adj.src_ids().to(x.device))
     if w is not None:
         msg = msg + w if edge_op == "add" else msg * _edge_expand(w, msg)
+    if dst_rows is not None:
+        msg = msg - dst_rows.index_select(0, adj.dst_ids().to(x.device))
     if act:
         msg = apply_epilogue(msg, [act], [])
     return segment_reduce(msg, adj, reduce)
@@ -118,14 +121,20 @@ def _attention_spmm(attrs: dict[str, Any], adj: Adjacency, x: torch.Tensor, p: t
     return out.reshape(out.shape[0], -1) if attrs["heads"] == "concat" else out.mean(1)
 
 
-def _edge_attr(adj: Adjacency, width: int | None) -> torch.Tensor:
-    """The graph's edge data, checked against the shape the model was compiled for."""
-    want = "[E] (edge weights)" if width is None else f"[E, {width}] (edge features)"
+def _edge_attr(adj: Adjacency, width: int | None, dtype: str) -> torch.Tensor:
+    """The graph's edge data, checked against the shape and kind the model was compiled for."""
+    types = dtype == "int64"
+    want = "[E] (edge types)" if types else "[E] (edge weights)" if width is None else f"[E, {width}] (edge features)"
     values = adj.edge_values
     if values is None:
-        keyword = "edge_weight" if width is None else "edge_attr"
+        keyword = "edge_type" if types else "edge_weight" if width is None else "edge_attr"
         raise IRError(f"graph.edge_attr: the model reads edge data of shape {want}, but the graph has none; "
                       f"pass it as gnncc.Graph(edge_index, {keyword}=...) or in a PyG Data's {keyword}")
+    if types:
+        if values.dtype != torch.int64:
+            raise IRError(f"graph.edge_attr: the model reads {want}, but the graph carries {values.dtype} edge "
+                          f"data of shape {list(values.shape)}; pass gnncc.Graph(edge_index, edge_type=...)")
+        return values
     if values.shape[1:] != (() if width is None else (width,)):
         raise IRError(f"graph.edge_attr: the model reads edge data of shape {want}, but the graph's edge_attr "
                       f"has shape {list(values.shape)}")
@@ -151,7 +160,15 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "graph.edge_full":
         return torch.full((args[0].nnz,), float(attrs["value"]))
     if op == "graph.edge_attr":
-        return _edge_attr(args[0], attrs["width"])
+        return _edge_attr(args[0], attrs["width"], attrs["dtype"])
+    if op in ("graph.relation_adj", "graph.relation_degree"):
+        try:
+            if op == "graph.relation_adj":
+                return args[0].relation_split(args[1], attrs["num_relations"], attrs["split"], attrs["first"],
+                                              attrs["count"])
+            return args[0].relation_degrees(attrs["num_relations"])
+        except ValueError as e:
+            raise IRError(f"{op}: {e}") from None
     if op == "graph.loop_free_values":
         return args[1].loop_free_values(args[0])
     if op == "graph.self_loop_values":
@@ -165,13 +182,13 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
     if op == "spmm":
         return _spmm(args[0], args[1], args[2] if len(args) == 3 else None, attrs["reduce"])
     if op == "fused_spmm":
-        n_agg = 3 if attrs["weighted"] else 2
+        n_agg = fused_spmm_epilogue_start(attrs)
         x = args[1][:, attrs["x_cols"][0]:attrs["x_cols"][1]] if attrs["x_cols"] else args[1]
         out = _spmm(args[0], x, args[2] if attrs["weighted"] else None, attrs["reduce"], attrs["edge_op"],
-                    attrs["message_act"])
+                    attrs["message_act"], args[n_agg - 1] if attrs["dst_op"] else None)
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:])
     if op == "spmm_matmul":
-        n_agg = 3 if attrs["weighted"] else 2
+        n_agg = fused_spmm_epilogue_start(attrs)
         out = _spmm(args[0], args[1], args[2] if attrs["weighted"] else None, attrs["reduce"], attrs["edge_op"],
                     attrs["message_act"])
         return apply_epilogue(out, attrs["epilogue"], args[n_agg:-1]) @ args[-1]

@@ -162,10 +162,49 @@ def _infer_degree(types, attrs):
 
 def _infer_edge_attr(types, attrs):
     a = _adj("graph.edge_attr", types[0])
-    width = attrs["width"]
+    width, dtype = attrs["width"], attrs["dtype"]
     if width is not None and (not isinstance(width, int) or width < 1):
         raise _fail("graph.edge_attr", f"width must be None (edge weights [E]) or a positive int, got {width!r}")
-    return TensorType((a.nnz,) if width is None else (a.nnz, width), FLOAT)
+    if dtype not in (FLOAT, "int64") or dtype == "int64" and width is not None:
+        raise _fail("graph.edge_attr", f"dtype must be {FLOAT} (edge data) or int64 (edge types [E]), got "
+                                       f"{dtype!r} with width {width!r}")
+    return TensorType((a.nnz,) if width is None else (a.nnz, width), dtype)
+
+
+RELATION_SPLITS = ("src", "dst", "both")
+
+
+def _infer_relation_adj(types, attrs):
+    op = "graph.relation_adj"
+    a = _adj(op, types[0])
+    t = _tensor(op, types[1], "edge types")
+    if t.rank != 1 or t.dtype != "int64" or not _same_dim(t.shape[0], a.nnz):
+        raise _fail(op, f"edge types {t} must be i64[{a.nnz}], one relation per edge of {a}")
+    total, first, count, split = attrs["num_relations"], attrs["first"], attrs["count"], attrs["split"]
+    if count is None and all(isinstance(v, int) for v in (total, first)):
+        count = total - first
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (total, first, count)) \
+            or not (total >= 1 and count >= 1 and 0 <= first and first + count <= total):
+        raise _fail(op, f"relations [first, first + count) = [{first}, {first}+{count}) must lie in "
+                        f"[0, num_relations={total})")
+    if split not in RELATION_SPLITS:
+        raise _fail(op, f"split must be one of {RELATION_SPLITS}, got {split!r}")
+    if split == "src" and count == total:  # every edge, in the same order: edge tensors of ``adj`` still apply
+        return AdjType(a.num_src * count, a.num_dst, a.nnz)
+    if not isinstance(attrs["nnz_symbol"], str):
+        raise _fail(op, f"split {split!r} of relations [{first}, {first + count}) keeps or orders the edges "
+                        "differently and needs an nnz_symbol")
+    return AdjType(a.num_src * (1 if split == "dst" else count), a.num_dst * (1 if split == "src" else count),
+                   attrs["nnz_symbol"])
+
+
+def _infer_relation_degree(types, attrs):
+    a = _adj("graph.relation_degree", types[0])
+    r = attrs["num_relations"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1 or a.num_src % r:
+        raise _fail("graph.relation_degree", f"num_relations {r!r} must be a positive int dividing the "
+                                             f"sources of {a} (a relation_adj split on its sources)")
+    return TensorType((a.nnz,), FLOAT)
 
 
 _LOOP_FILLS = ("mean", "sum", "max", "min")
@@ -200,7 +239,16 @@ _register("graph.add_self_loops", "graph", 1, _self_loops_infer("graph.add_self_
 _register("graph.remove_self_loops", "graph", 1, _self_loops_infer("graph.remove_self_loops"), nnz_symbol=REQUIRED)
 _register("graph.edge_full", "graph", 1, _infer_edge_full, value=1.0)
 # the graph's own edge data (``Graph.edge_attr``), in the order of the graph's adjacency
-_register("graph.edge_attr", "graph", 1, _infer_edge_attr, width=None)
+_register("graph.edge_attr", "graph", 1, _infer_edge_attr, width=None, dtype=FLOAT)
+# inputs (adj, edge types): the edges of the ``count`` relations from ``first`` (all by default), relation
+# r as edges between the node copies u * C + (r - first) -> v * C + (r - first) of a graph C = count times as
+# large, on the side(s) ``split`` names (see Adjacency.relation_split); ``src`` over all relations keeps
+# the edges and their order, anything else needs a new nnz symbol. Types outside [0, num_relations) fail.
+_register("graph.relation_adj", "graph", 2, _infer_relation_adj, num_relations=REQUIRED, split=REQUIRED,
+          first=0, count=None, nnz_symbol=None)
+# input: a relation_adj split on its sources; per edge, the in-edges of its destination with its relation
+# (source id mod num_relations): RGCN's mean as a weight 1 / |N_r(i)|
+_register("graph.relation_degree", "graph", 1, _infer_relation_degree, num_relations=REQUIRED)
 # edge values carried onto graph.add_self_loops(adj): inputs (values, adj, looped); see
 # Adjacency.self_loop_values
 _register("graph.self_loop_values", "graph", 3, _infer_loop_values, fill=REQUIRED, reuse_existing=False,
@@ -493,22 +541,31 @@ def window_type(x: TensorType, cols: tuple[int, ...] | list[int]) -> TensorType:
     return TensorType((x.shape[0], cols[1] - cols[0]), x.dtype)
 
 
+def fused_spmm_epilogue_start(attrs: dict[str, Any]) -> int:
+    """Where ``fused_spmm``'s (and ``spmm_matmul``'s) epilogue operands start: after (adj, x[, edge values]
+    [, destination rows])."""
+    return 2 + int(bool(attrs["weighted"])) + int(bool(attrs.get("dst_op")))
+
+
 def _check_message(op: str, attrs: dict[str, Any]) -> None:
-    """``edge_op`` (how edge values meet a source row) and ``message_act`` (an activation of the message)."""
+    """``edge_op`` (how edge values meet a source row), ``dst_op`` (how a destination-row operand meets the
+    message) and ``message_act`` (an activation of the message)."""
     if attrs.get("edge_op", "mul") not in ("mul", "add"):
         raise _fail(op, f"edge_op must be 'mul' or 'add', got {attrs['edge_op']!r}")
     if attrs.get("edge_op") == "add" and not attrs["weighted"]:
         raise _fail(op, "edge_op 'add' needs edge values (weighted=True)")
+    if attrs.get("dst_op", "") not in ("", "sub"):
+        raise _fail(op, f"dst_op must be '' (no destination-row operand) or 'sub', got {attrs['dst_op']!r}")
     act = attrs.get("message_act", "")
     if act and parse_epilogue([act])[0].kind is not None:  # one step per string; a binary one has a kind
         raise _fail(op, f"message_act must be a unary step such as 'relu' or 'leaky_relu[0.2]', got {act!r}")
 
 
 def _infer_fused_spmm(types, attrs):
-    n_agg = 3 if attrs["weighted"] else 2
+    n_agg = fused_spmm_epilogue_start(attrs)
     if len(types) < n_agg:
-        raise _fail("fused_spmm", f"expects (adj, x{', edge_values' if attrs['weighted'] else ''}, "
-                                  "epilogue operands...)")
+        raise _fail("fused_spmm", f"expects (adj, x{', edge_values' if attrs['weighted'] else ''}"
+                                  f"{', destination_rows' if attrs.get('dst_op') else ''}, epilogue operands...)")
     _check_message("fused_spmm", attrs)
     x = window_type(_tensor("fused_spmm", types[1], "x"), attrs.get("x_cols", ()))
     if attrs.get("edge_op") == "add":  # message x[src] + w[e]: one value per edge and feature
@@ -517,9 +574,15 @@ def _infer_fused_spmm(types, attrs):
             raise _fail("fused_spmm", f"edge values {w} must be [{a.nnz}, F] for x {x} with edge_op 'add'")
         out = _infer_spmm([types[0], x], attrs)
     else:
-        out = _infer_spmm([types[0], x, *types[2:n_agg]], attrs)
+        out = _infer_spmm([types[0], x, *types[2:2 + int(bool(attrs["weighted"]))]], attrs)
     if out.rank != 2:
         raise _fail("fused_spmm", f"needs x of [N, F], got {types[1]}")
+    if attrs.get("dst_op"):  # message (x[src] edge_op w[e]) - d[dst]: one row per destination, as wide as out
+        d = _tensor("fused_spmm", types[n_agg - 1], "destination rows")
+        _float("fused_spmm", d, "destination rows")
+        if d.rank != 2 or not all(_same_dim(p, q) for p, q in zip(d.shape, out.shape)):
+            raise _fail("fused_spmm", f"destination rows {d} must be [{out.shape[0]}, {out.shape[1]}] (one row per "
+                                      f"destination node, as wide as the aggregate) with dst_op {attrs['dst_op']!r}")
     _check_epilogue("fused_spmm", attrs, types[n_agg:], *out.shape)
     return out
 
@@ -579,9 +642,11 @@ _register("fused_matmul", "matmul", None, _infer_fused_matmul, epilogue=())
 # ``passes/merge_matmuls.py``).
 # ``edge_op`` says how edge values meet the source row (``mul``: scaled; ``add``: ``x[src] + w[e]``, w of
 # ``[nnz, F]``) and ``message_act`` is an activation of each message before the reduction (GINE's
-# ``relu(x_j + e_ji)``; see ``passes/fuse_messages.py``).
+# ``relu(x_j + e_ji)``; see ``passes/fuse_messages.py``). ``dst_op="sub"`` takes one more operand after the
+# edge values, ``d`` of ``[num_dst, F]``, and makes each message ``(x[src] edge_op w[e]) - d[dst]``: PNA's
+# two-pass variance ``mean((x_j - mu_i)^2)`` (see ``passes/destination_terms.py``).
 _register("fused_spmm", "spmm", None, _infer_fused_spmm, reduce="sum", weighted=False, epilogue=(), x_cols=(),
-          edge_op="mul", message_act="")
+          edge_op="mul", message_act="", dst_op="")
 def _infer_spmm_matmul(types, attrs):
     op = "spmm_matmul"
     if len(types) < 3:

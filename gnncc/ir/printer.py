@@ -13,7 +13,7 @@ from gnncc.ir.function import Function, Value
 # Attributes shown elsewhere in the line (name, type) or implied by the type (symbol).
 _HIDDEN_ATTRS = {"name", "type", "nnz_symbol"}
 # Attributes whose empty value means "off": shown only when set.
-_HIDDEN_WHEN_EMPTY = {"x_cols"}
+_HIDDEN_WHEN_EMPTY = {"x_cols", "dst_op"}
 
 
 def _fmt_attr(value: Any) -> str:

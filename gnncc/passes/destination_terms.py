@@ -8,14 +8,16 @@ in-edges of node ``i`` the destination row and the bias do not change, so with `
 
 - ``sum(m) = sum(R) + deg_i K``; ``mean(m) = mean(R) + has_i K``; ``max(m) = max(R) + has_i K``;
 - ``sum|mean(m * m) = sum|mean(R * R) + 2 K sum|mean(R) + (deg_i|has_i) K^2``;
-- ``mean(m * m) - mean(m)^2 = mean(R * R) - mean(R)^2``: a variance does not see ``K`` at all;
+- ``mean(m * m) - mean(m)^2 = mean((R - mean(R))^2)``: a variance does not see ``K`` at all, and is
+  computed in two passes (the mean aggregation, then the mean of squared deviations from it);
 
 with ``deg_i`` the in-degree and ``has_i`` 1 on a node with in-edges, else 0 (a node without any
 aggregates to 0). Both are graph-only: they join the graph program, so ``gnncc.load`` recomputes
 them per graph. When ``R`` is source rows alone, ``R``'s aggregation is an SpMM of an ``[N, F]``
 tensor and no edge tensor is left; a per-edge term in ``R`` (an encoded edge feature) stays, and
-``fuse_edge_messages`` then fuses ``gather + term`` into the aggregation. The identities are exact;
-the variance form is also the better conditioned one (``K`` no longer enters the cancellation).
+``fuse_edge_messages`` then fuses ``gather + term`` (and for a variance ``square(gather + term - mu[dst])``)
+into the aggregation. The identities are exact; the variance form is also the better conditioned one:
+neither ``K`` nor the digits that a node's ``R`` share enter a cancellation.
 """
 
 from __future__ import annotations
@@ -102,18 +104,25 @@ def _plan_node(fn: Function, ctx: PassContext, node: Node) -> _Rewrite | None:
         root = _square_of(messages)
         split = None if root is None or node.attrs["reduce"] == "max" else _split(fn, ctx, root, adj)
         return None if split is None else _Rewrite("square", node.attrs["reduce"], split)
-    if node.op == "sub":
-        squares = _scatter_of(node.inputs[0], "mean")
-        mean = _square_of(node.inputs[1])
-        mean_node = None if mean is None else _scatter_of(mean, "mean")
-        if squares is None or mean_node is None or squares.inputs[1] is not mean_node.inputs[1]:
-            return None
-        root = _square_of(squares.inputs[0])
-        if root is None or root is not mean_node.inputs[0]:
-            return None
-        split = _split(fn, ctx, root, squares.inputs[1])
+    variance = variance_of(node)
+    if variance is not None:
+        split = _split(fn, ctx, *variance)
         return None if split is None or not split.source else _Rewrite("variance", "mean", split)
     return None
+
+
+def variance_of(node: Node) -> tuple[Value, Value] | None:
+    """``(m, adj)`` when ``node`` is ``mean(m * m) - mean(m)^2`` over ``adj`` (PyG's variance aggregation),
+    else None."""
+    if node.op != "sub":
+        return None
+    squares = _scatter_of(node.inputs[0], "mean")
+    mean = _square_of(node.inputs[1])
+    mean_node = None if mean is None else _scatter_of(mean, "mean")
+    if squares is None or mean_node is None or squares.inputs[1] is not mean_node.inputs[1]:
+        return None
+    root = _square_of(squares.inputs[0])
+    return (root, squares.inputs[1]) if root is not None and root is mean_node.inputs[0] else None
 
 
 class _Emitter:
@@ -153,19 +162,23 @@ class _Emitter:
             return out
         return self._once(("total", terms), make)
 
-    def _source_edges(self, split: _Split, squared: bool) -> Value:
-        """``R`` (or ``R * R``) as an ``[E, F]`` tensor: the source rows gathered plus the per-edge leaves, made
-        anew for each aggregation and negated as a whole, so that ``fuse_edge_messages`` finds its
-        ``act(x_j + e)`` (``neg`` for PNA's ``min``, ``square`` for its std) and fuses each into its
-        aggregation."""
-        b, terms = self.b, split.source
+    def _source_edges(self, split: _Split, squared: bool, centre: Value | None = None) -> Value:
+        """``R`` (or ``R * R``, or with ``centre`` of ``[N, F]`` ``(R - centre[dst])^2``) as an ``[E, F]`` tensor:
+        the source rows gathered plus the per-edge leaves, made anew for each aggregation and negated as a
+        whole, so that ``fuse_edge_messages`` finds its ``act(x_j + e [- c_i])`` (``neg`` for PNA's ``min``,
+        ``square`` for its std) and fuses each into its aggregation."""
+        b, terms, adj = self.b, split.source, self.new(split.adj)
         negated = terms[0].scale < 0
         if negated:
             terms = _negated(terms)
         rows = tuple(t for t in terms if t.end == "src")
-        out = self.total(tuple(t for t in terms if t.end == EDGE_LEAF))
-        if rows:
-            out = b.emit("add", [b.emit("gather", [self.total(rows), self.new(split.adj)], end="src"), out])
+        leaves = tuple(t for t in terms if t.end == EDGE_LEAF)
+        out = b.emit("gather", [self.total(rows), adj], end="src") if rows else None
+        if leaves:
+            out = self.total(leaves) if out is None else b.emit("add", [out, self.total(leaves)])
+        if centre is not None:  # negated: R = -R' and R - c = -(R' - (-c)), the same square
+            centre = b.emit("neg", [centre]) if negated else centre
+            out = b.emit("sub", [out, b.emit("gather", [centre, adj], end="dst")])
         if squared:
             return b.emit("square", [out])  # (-R)^2 = R^2
         return b.emit("neg", [out]) if negated else out
@@ -182,6 +195,15 @@ class _Emitter:
             return b.emit("scatter", [self._source_edges(split, squared), adj], reduce=reduce)
         return self._once(("aggregate", split.adj, split.source, reduce, squared), make)
 
+    def variance(self, split: _Split) -> Value:
+        """``mean((R - mu[dst])^2)`` over each node's in-edges, ``mu = mean(R)`` (the mean aggregation, shared
+        with PNA's mean aggregator): the two-pass variance. ``mean(R^2) - mean(R)^2`` cancels the digits
+        that a node's ``R`` have in common (rows close relative to their size); the deviations never
+        have them."""
+        mean = self.aggregate(split, "mean", squared=False)
+        deviations = self._source_edges(split, squared=True, centre=mean)
+        return self.b.emit("scatter", [deviations, self.new(split.adj)], reduce="mean")
+
     def weight(self, adj: Value, reduce: str) -> Value | None:
         """``[N, 1]``: the in-degree (``sum``) or 1 where there are in-edges (``mean``, ``max``)."""
         def build(pb: Builder, graph: Value) -> Value:
@@ -197,8 +219,7 @@ class _Emitter:
     def rewrite(self, plan: _Rewrite) -> Value | None:
         b, split = self.b, plan.split
         if plan.kind == "variance":
-            mean = self.aggregate(split, "mean", squared=False)
-            return b.emit("sub", [self.aggregate(split, "mean", squared=True), b.emit("mul", [mean, mean])])
+            return self.variance(split)
         weight = self.weight(split.adj, plan.reduce)
         if weight is None:
             return None
@@ -222,7 +243,8 @@ def _describe(plan: _Rewrite, node: Node) -> str:
     what = {"aggregate": f"{plan.reduce}(m)", "square": f"{plan.reduce}(m^2)", "variance": "var(m)"}[plan.kind]
     shape = plan.split.adj.type.nnz, node.output.type.shape[-1]
     return (f"{what} of [{shape[0]}, {shape[1]}] messages m = ({source}) + ({destination}): "
-            + ("the destination terms cancel" if plan.kind == "variance" else "destination terms taken out"))
+            + ("the destination terms cancel; two-pass mean((R - mean(R))^2)" if plan.kind == "variance"
+               else "destination terms taken out"))
 
 
 @register_pass(NAME, "terms of a message that are the same on all of a node's in-edges (x_i, a bias) -> "

@@ -13,6 +13,9 @@ at the output width, once per transform. Shared powers are then recomputed per t
 rewrite is made per group of transforms that share intermediates, only when the cost estimate of
 all of them (``gnncc.passes.cost``) is lower and the wide intermediates have no other use.
 
+A variance ``mean(m * m) - mean(m)^2`` (PyG's ``var`` aggregator) is a leaf, kept whole for
+``factor_destination_terms`` to compute in two passes (its two terms are ``[N, F]`` either way).
+
 A layer that concatenates what it aggregates before its output Linear gains the most: PNA's
 ``post_nns([x, aggs, aggs * amplification, aggs * attenuation])`` never writes the ``[N, 13 F]``
 concatenation nor its two scaled ``[N, 4 F]`` copies; each aggregator's rows meet their three
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from gnncc.ir.function import Builder, Function, Node, Value
 from gnncc.ir.types import AdjType, TensorType
 from gnncc.passes.cost import WORD, Cost, matmul_cost, spmm_cost
+from gnncc.passes.destination_terms import variance_of
 from gnncc.passes.manager import PassContext, linear_spmm, register_pass, rewrite
 
 NAME = "distribute_transforms"
@@ -47,7 +51,7 @@ def linear_operands(node: Node) -> list[Value] | None:
         return None
     if linear_spmm(node):
         return [node.inputs[1]]
-    if node.op in ("add", "sub") and all(v.type == out for v in node.inputs):
+    if node.op in ("add", "sub") and all(v.type == out for v in node.inputs) and variance_of(node) is None:
         return list(node.inputs)
     if node.op == "concat" and node.attrs["axis"] in (-1, 1) \
             and all(isinstance(v.type, TensorType) and v.type.rank == 2 for v in node.inputs):

@@ -17,14 +17,15 @@ from dataclasses import dataclass, replace
 import torch
 
 from gnncc.ir.function import Builder, Function, Node, Value
-from gnncc.ir.ops import attention_epilogue_start, parse_epilogue
+from gnncc.ir.ops import attention_epilogue_start, fused_spmm_epilogue_start, parse_epilogue
 from gnncc.ir.types import TensorType
 from gnncc.passes.manager import PassContext, register_pass, rewrite
 
 NAME = "merge_sibling_matmuls"
-# ops whose epilogue operands start at a fixed position (fused_spmm: after the edge values, if any)
+# ops whose epilogue operands start at a fixed position (fused_spmm: after the edge values and destination
+# rows, if any)
 EPILOGUE_START: dict[str, Callable[[Node], int]] = {
-    "fused_spmm": lambda n: 3 if n.attrs["weighted"] else 2,
+    "fused_spmm": lambda n: fused_spmm_epilogue_start(n.attrs),
     "attention_spmm": lambda n: attention_epilogue_start(n.attrs),
     "fused_matmul": lambda n: 2,
 }

@@ -132,8 +132,8 @@ def decide(nnz: int, rows: int, src_rows: int, width: int, out: int, weighted: b
 def _aggregation(node: Node) -> bool:
     if node.op == "spmm":
         return node.inputs[1].type.rank == 2 and node.attrs["reduce"] in ("sum", "mean", "max")
-    # an [E, F] edge term (edge_op "add") is traffic the estimate does not count
-    return node.op == "fused_spmm" and node.attrs["edge_op"] == "mul"
+    # an [E, F] edge term (edge_op "add") and destination rows (dst_op) are traffic the estimate does not count
+    return node.op == "fused_spmm" and node.attrs["edge_op"] == "mul" and not node.attrs["dst_op"]
 
 
 def _weighted(node: Node) -> bool:

@@ -1,7 +1,9 @@
 """spmm and scatter: reduce each destination row's in-edges (CSR walk), one template.
 
 ``spmm`` gathers source rows ``x[src[e]]`` (optionally scaled by edge values, or with ``edge_op="add"``
-plus an edge row ``w[e]``, and then through ``message_act``: GINE's ``relu(x_j + e_ji)``); ``scatter``
+plus an edge row ``w[e]``, with ``dst_op="sub"`` minus the destination's row ``d[v]`` (read once per unit
+into registers, not per edge), and then through ``message_act``: GINE's ``relu(x_j + e_ji)``, PNA's
+two-pass variance ``(x_j - mu_i)^2``); ``scatter``
 reduces the edge rows ``m[e]`` themselves: the same walk with the gather switched off.
 Each feature tile is accumulated in registers across the row's edges, then finished
 (mean divides by the in-degree, max gives 0 on empty rows). ``fused_spmm`` is spmm plus an
@@ -90,6 +92,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     edge_lanes = config.get("edge_lanes", 1) if cuda else 1
     feat_lanes = lanes // edge_lanes
     add_edges = dict(spec.attrs).get("edge_op", "mul") == "add"  # w: one value per edge and feature
+    subtract_dst = bool(dict(spec.attrs).get("dst_op"))  # d: one row per destination, subtracted from messages
+    n_message = int(weighted) + int(subtract_dst)  # operands between x and the epilogue's
     act_step = parse_epilogue([spec.attr("message_act")])[0] if dict(spec.attrs).get("message_act") else None
     act = unary(act_step.op, cuda) if act_step else None
     # 16-byte vectors need rows of whole vectors (an aligned start for every row); else scalars
@@ -107,22 +111,27 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     def source(indices, e):
         return indices[e] if gather else e
 
-    def message(x, w, e, src, f):
+    def message(x, w, e, src, f, dst_row, i):
+        """Edge ``e``'s message at feature ``f``; ``dst_row`` (None without ``dst_op``): the registers holding
+        the destination's row tile, ``i``: this feature's place in them."""
         if not weighted:
             value = x[src, x0 + f]
         elif add_edges:
             value = x[src, x0 + f] + w[e, f]
         else:
             value = x[src, x0 + f] * w[e, 0 if heads == 1 else f // per_head]
+        if dst_row is not None:
+            value = value - dst_row[i]
         return value if act is None else act(value, act_step.alpha or 0.0)
 
-    def make_units(b_indptr, b_indices, b_x, b_w, b_out, finish, seg, cols):
+    def make_units(b_indptr, b_indices, b_x, b_w, b_d, b_out, finish, seg, cols):
         """Work-unit bodies ``(unit, lane, mask, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a
         tile]`` (with a sixth parameter, the tile), or (grouped) ``[segment, combine]``, or
         (bucketed) ``[segment of bucket 0, ..., of the last bucket, combine]``, or (column-partitioned)
         ``[row's edges in partition 0, ..., in the last partition]``. ``seg`` is None or
         ``(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr)`` (the last two None
-        without buckets); ``cols`` is None or ``(part_ptr, part_src, part_edge)``.
+        without buckets); ``cols`` is None or ``(part_ptr, part_src, part_edge)``; ``b_d`` is None or the
+        destination rows (``dst_op``), each unit's tile of them loaded by ``load_dst_row`` before its edge walk.
 
         A unit's ``lanes`` threads are ``edge_lanes`` edge groups (``lane // feat_lanes``) of
         ``feat_lanes`` threads; a thread holds ``vec`` consecutive features of each of its items
@@ -149,22 +158,22 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                     acc[j * vec + k] = red.init(dtype)
 
         @T.macro
-        def add_edge_scalars(acc, lane, f0, extent, src, edge):
+        def add_edge_scalars(acc, dst_row, lane, f0, extent, src, edge):
             for j in jloop(items(extent)):
                 if inside(j, lane, extent):
                     for k in kloop(vec):
-                        acc[j * vec + k] = red.combine(acc[j * vec + k],
-                                                       message(b_x, b_w, edge, src, feature(j, k, lane, f0)))
+                        acc[j * vec + k] = red.combine(acc[j * vec + k], message(
+                            b_x, b_w, edge, src, feature(j, k, lane, f0), dst_row, j * vec + k))
 
         @T.macro
-        def add_edge_vectors(acc, lane, f0, extent, src, edge):
+        def add_edge_vectors(acc, dst_row, lane, f0, extent, src, edge):
             # each vector loaded whole, then combined element by element: TVM lowers a vector Select
             # (max's combine) to scalar branches, which would split the load too
             got = T.alloc_buffer((vec,), dtype, scope=scratch)
             for j in jloop(items(extent)):
                 if inside(j, lane, extent):
                     for k in kloop(vec):
-                        got[k] = message(b_x, b_w, edge, src, feature(j, k, lane, f0))
+                        got[k] = message(b_x, b_w, edge, src, feature(j, k, lane, f0), dst_row, j * vec + k)
                     for k in T.unroll(vec):
                         acc[j * vec + k] = red.combine(acc[j * vec + k], got[k])
 
@@ -186,7 +195,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         combine_lanes = butterfly if edge_lanes > 1 else one_group
 
         def edge_walk(width, source_at, edge_at, last, positional=False):
-            """Macro ``(acc, lane, mask, f0, extent, e_begin, e_end)`` folding positions
+            """Macro ``(acc, dst_row, lane, mask, f0, extent, e_begin, e_end)`` folding positions
             ``[e_begin, e_end)`` into ``acc`` (position ``e``: source ``source_at(e)``, edge value of
             ``edge_at(e)``; ``last`` the last position there is): a data-dependent loop (on CPU
             prefetching the source row of a later position, ``gather_prefetch``), or for an ELL bucket
@@ -197,28 +206,28 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             sources)."""
             if cuda:
                 @T.macro
-                def add_at(acc, lane, f0, extent, e):
+                def add_at(acc, dst_row, lane, f0, extent, e):
                     src = source_at(e)
-                    add_edge(acc, lane, f0, extent, src, edge_at(e))
+                    add_edge(acc, dst_row, lane, f0, extent, src, edge_at(e))
             else:
                 # the source index inline: LLVM kept a let-bound one in memory, a store and reloads per
                 # edge (SpMM, ogbn_arxiv, F=16: 10.1 ms against 7.5 ms inline)
                 @T.macro
-                def add_at(acc, lane, f0, extent, e):
-                    add_edge(acc, lane, f0, extent, source_at(e), edge_at(e))
+                def add_at(acc, dst_row, lane, f0, extent, e):
+                    add_edge(acc, dst_row, lane, f0, extent, source_at(e), edge_at(e))
 
             if width is not None and width <= UNROLL_WIDTH:
                 @T.macro
-                def walk_fixed(acc, lane, mask, f0, extent, e_begin, e_end):
+                def walk_fixed(acc, dst_row, lane, mask, f0, extent, e_begin, e_end):
                     for i in T.unroll(ceildiv(width, edge_lanes)):
                         if e_begin + lane // feat_lanes + i * edge_lanes < e_end:
-                            add_at(acc, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
+                            add_at(acc, dst_row, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
                     combine_lanes(acc, mask, extent)
 
                 return walk_fixed
             if stage:
                 @T.macro
-                def walk_staged(acc, lane, mask, f0, extent, e_begin, e_end):
+                def walk_staged(acc, dst_row, lane, mask, f0, extent, e_begin, e_end):
                     held = T.alloc_buffer((2,), idx, scope="local")  # this lane's source and edge position
                     for c in range((e_end - e_begin + lanes - 1) // lanes):
                         held[0] = T.Cast(idx, 0)
@@ -230,25 +239,25 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                         for i in range(T.min(lanes, e_end - e_begin - c * lanes)):
                             src = T.tvm_warp_shuffle(mask, held[0], i, lanes, 32)
                             if positional:
-                                add_edge(acc, lane, f0, extent, src, e_begin + c * lanes + i)
+                                add_edge(acc, dst_row, lane, f0, extent, src, e_begin + c * lanes + i)
                             else:
                                 edge = T.tvm_warp_shuffle(mask, held[1], i, lanes, 32)
-                                add_edge(acc, lane, f0, extent, src, edge)
+                                add_edge(acc, dst_row, lane, f0, extent, src, edge)
 
                 return walk_staged
             if edge_lanes == 1:
                 @T.macro
-                def walk(acc, lane, mask, f0, extent, e_begin, e_end):
+                def walk(acc, dst_row, lane, mask, f0, extent, e_begin, e_end):
                     for e in range(e_begin, e_end):
                         ahead(b_x, source_at, e, last, x0 + f0, extent)
-                        add_at(acc, lane, f0, extent, e)
+                        add_at(acc, dst_row, lane, f0, extent, e)
 
                 return walk
 
             @T.macro
-            def walk_split(acc, lane, mask, f0, extent, e_begin, e_end):
+            def walk_split(acc, dst_row, lane, mask, f0, extent, e_begin, e_end):
                 for i in range((e_end - e_begin + edge_lanes - 1 - lane // feat_lanes) // edge_lanes):
-                    add_at(acc, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
+                    add_at(acc, dst_row, lane, f0, extent, e_begin + lane // feat_lanes + i * edge_lanes)
                 combine_lanes(acc, mask, extent)
 
             return walk_split
@@ -310,21 +319,39 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         def local(extent):
             return T.alloc_buffer((items(extent) * vec,), dtype, scope=scratch)
 
+        def dst_row_registers(extent):
+            """Registers for a unit's tile of its destination row (None, bound as a plain Python value: no
+            destination rows)."""
+            return T.meta_var(None) if b_d is None else local(extent)
+
+        @T.macro
+        def load_dst_row(dst_row, v, lane, f0, extent):
+            # row v's tile of the destination rows, read once for all of the unit's edges
+            if dst_row is not None:
+                for j in jloop(items(extent)):
+                    if inside(j, lane, extent):
+                        for k in kloop(vec):
+                            dst_row[j * vec + k] = b_d[v, feature(j, k, lane, f0)]
+
         walk_rows = accumulate(None)
 
         @T.macro
         def row_unit(v, lane, mask, f0, extent):
             acc = local(extent)
+            dst_row = dst_row_registers(extent)
             init(acc, extent)
-            walk_rows(acc, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
+            load_dst_row(dst_row, v, lane, f0, extent)
+            walk_rows(acc, dst_row, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
             store(acc, v, lane, f0, extent)
 
         @T.macro
         def tile_unit(v, lane, mask, f0, extent, tile):
             # spmm_matmul: row v aggregated into its row of an on-chip tile of tile_rows rows
             acc = local(extent)
+            dst_row = dst_row_registers(extent)
             init(acc, extent)
-            walk_rows(acc, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
+            load_dst_row(dst_row, v, lane, f0, extent)
+            walk_rows(acc, dst_row, lane, mask, f0, extent, b_indptr[v], b_indptr[v + 1])
             store_into(acc, tile, v % tile_rows, v, lane, f0, extent)
 
 
@@ -345,11 +372,13 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 @T.macro
                 def unit(v, lane, mask, f0, extent):
                     acc = local(extent)
+                    dst_row = dst_row_registers(extent)
                     if p == 0:
                         init(acc, extent)
                     else:
                         resume(acc, v, lane, f0, extent)
-                    walk(acc, lane, mask, f0, extent, part_ptr[p * n_dst + v], part_ptr[p * n_dst + v + 1])
+                    load_dst_row(dst_row, v, lane, f0, extent)
+                    walk(acc, dst_row, lane, mask, f0, extent, part_ptr[p * n_dst + v], part_ptr[p * n_dst + v + 1])
                     if p == n_parts - 1:
                         store(acc, v, lane, f0, extent)
                     else:
@@ -368,10 +397,12 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
                 @T.macro
                 def unit(i, lane, mask, f0, extent):
                     acc = local(extent)
+                    dst_row = dst_row_registers(extent)
                     s = segment_of(i)
                     v = seg_row[s]
                     init(acc, extent)
-                    walk(acc, lane, mask, f0, extent, seg_ptr[s], seg_ptr[s + 1])
+                    load_dst_row(dst_row, v, lane, f0, extent)
+                    walk(acc, dst_row, lane, mask, f0, extent, seg_ptr[s], seg_ptr[s + 1])
                     if row_seg[v + 1] - row_seg[v] == 1:
                         store(acc, v, lane, f0, extent)
                     else:
@@ -471,7 +502,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     buffers = [("indptr", ("n + 1",), idx), ("indices", ("nnz",), idx), *adj_layout,
                ("x", ("n_src" if gather else "nnz", x_width), dtype),
                *([("w", ("nnz", width if add_edges else heads), dtype)] if weighted else []),
-               *epilogue_buffers(steps, width, spec.inputs[2 + int(weighted):]),
+               *([("d", ("n", width), dtype)] if subtract_dst else []),
+               *epilogue_buffers(steps, width, spec.inputs[2 + n_message:]),
                *([("weight", (width, out_width), dtype)] if transform else []),
                ("out", ("n", out_width), dtype)]
 
@@ -481,11 +513,12 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
     def launch(indptr, indices, *rest):
         layout_buffers, (x, *rest) = rest[:len(adj_layout)], rest[len(adj_layout):]
         w = rest[0] if weighted else None
+        d = rest[int(weighted)] if subtract_dst else None
         out = rest[-1 - len(workspace)]
-        finish = epilogue(steps, rest[int(weighted):-1 - len(workspace) - int(transform)], cuda)
+        finish = epilogue(steps, rest[n_message:-1 - len(workspace) - int(transform)], cuda)
 
         if transform:
-            (tile_unit,) = make_units(indptr, indices, x, w, out, finish, None, None)
+            (tile_unit,) = make_units(indptr, indices, x, w, d, out, finish, None, None)
             return transform_launch(indptr, rest[-2], out, tile_unit)
         if n_parts:
             def one_pass(unit):
@@ -495,7 +528,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
                 return step
 
-            passes = sequence([one_pass(u) for u in make_units(indptr, indices, x, w, out, finish, None,
+            passes = sequence([one_pass(u) for u in make_units(indptr, indices, x, w, d, out, finish, None,
                                                                   layout_buffers)])
 
             @T.macro
@@ -504,7 +537,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
             return run_partitions
         if not grouped:
-            (row_unit,) = make_units(indptr, indices, x, w, out, finish, None, None)
+            (row_unit,) = make_units(indptr, indices, x, w, d, out, finish, None, None)
 
             @T.macro
             def run():
@@ -515,7 +548,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         seg_ptr, seg_row, row_seg, split_rows, *buckets = layout_buffers
         order, bucket_ptr = buckets if bucketed else (None, None)
         *segment_units, combine_unit = make_units(
-            indptr, indices, x, w, out, finish, (seg_ptr, seg_row, row_seg, split_rows, rest[-1], order, bucket_ptr),
+            indptr, indices, x, w, d, out, finish, (seg_ptr, seg_row, row_seg, split_rows, rest[-1], order, bucket_ptr),
             None)
         edges = work(indices.shape[0], width)
         if bucketed:
@@ -552,5 +585,6 @@ def name_tokens(spec: KernelSpec) -> list[str]:
     transform = [f"to{spec.output.width}", f"r{spec.attr('tile_rows')}"] if spec.op == "spmm_matmul" else []
     attrs = dict(spec.attrs)
     edges = (["ea"] if attrs.get("edge_op") == "add" else ["ew"]) if _weighted(spec) else []
+    dst = [f"d{attrs['dst_op']}"] if attrs.get("dst_op") else []  # dsub: minus the destination's row
     act = [f"m{epilogue_tokens(parse_epilogue([attrs['message_act']]))[0]}"] if attrs.get("message_act") else []
-    return [spec.attr("reduce"), *edges, *act, shape, *epilogue_tokens(spec_epilogue(spec)), *transform]
+    return [spec.attr("reduce"), *edges, *dst, *act, shape, *epilogue_tokens(spec_epilogue(spec)), *transform]

@@ -2,8 +2,8 @@
 
 The function has one input ``x: f32[num_nodes, in_features]``; the model's ``edge_index``
 becomes the ``graph.adj`` value, bound to a concrete graph when the IR is evaluated. A graph's
-edge data is passed to the ``forward`` parameter that takes it (``edge_parameter``: by name, else
-the third) as the ``graph.edge_attr`` value, graph-only like the adjacency.
+edge data (or edge types) is passed to the ``forward`` parameter that takes it (``edge_parameter``:
+by name, else the third) as the ``graph.edge_attr`` value, graph-only like the adjacency.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ _NO_WIDTH = (
 
 
 def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
-              in_features: int | None = None, edge_shape: tuple[int, ...] | None = None) -> Function:
+              in_features: int | None = None, edge_shape: tuple[int, ...] | None = None,
+              edge_types: bool = False) -> Function:
     """Lower ``model(x, edge_index)`` for graphs of ``num_nodes`` nodes and ``num_edges`` edges.
 
     ``in_features`` defaults to the input width of the first layer that reads ``x``. ``edge_shape``
     is the shape of the graph's edge data past its edge axis (``()`` for ``[E]``, ``(D,)`` for
     ``[E, D]``), None without: then the model is called with the edge data too where ``forward`` takes
-    it (see ``edge_parameter``; a bare layer gets it as its ``edge_weight``/``edge_attr``).
+    it (see ``edge_parameter``; a bare layer gets it as its ``edge_weight``/``edge_attr``). With
+    ``edge_types`` the graph's edge data are relation ids (``[E]`` int64, ``edge_shape=()``), passed
+    as the model's ``edge_type``.
     Raises ``UnsupportedError`` naming the layer, function or signature it cannot lower.
     """
     if not isinstance(model, torch.nn.Module):
@@ -45,7 +48,7 @@ def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
         raise UnsupportedError(f"edge data of shape [E, {', '.join(map(str, edge_shape))}] is not supported; "
                                "only [E] (edge weights) and [E, D] (edge features)")
     with capture.eval_mode(model):
-        edge_param = None if edge_shape is None else edge_parameter(model, len(edge_shape) + 1)
+        edge_param = None if edge_shape is None else edge_parameter(model, 0 if edge_types else len(edge_shape) + 1)
         # fx always traces into the root module, so a bare layer is lowered as a leaf directly.
         graph = None if isinstance(model, MessagePassing) else capture.trace(model, 2, edge_param)
         if in_features is None:
@@ -57,7 +60,8 @@ def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
         adj = b.emit("graph.adj", type=AdjType(num_nodes, num_nodes, num_edges))
         ctx = LoweringContext(b, num_nodes, adj)
         edge = {} if edge_param is None else {
-            edge_param: b.emit("graph.edge_attr", [adj], width=edge_shape[0] if edge_shape else None)}
+            edge_param: b.emit("graph.edge_attr", [adj], width=edge_shape[0] if edge_shape else None,
+                               dtype="int64" if edge_types else "float32")}
         if graph is None:
             out = ctx.call_module(model, "", [x, adj], edge)
         else:
@@ -72,17 +76,19 @@ def lower_pyg(model: torch.nn.Module, num_nodes: int, num_edges: int,
 
 def edge_parameter(model: torch.nn.Module, rank: int) -> str | None:
     """The parameter of ``model.forward`` that takes the graph's edge data of ``rank`` (1: ``[E]``,
-    2: ``[E, D]``), None where it takes none (the data is then unused, as by ``model(x, edge_index)``).
+    2: ``[E, D]``, 0: edge types ``[E]``), None where it takes none (the data is then unused, as by
+    ``model(x, edge_index)``).
 
-    A bare layer takes it as its ``edge_weight`` or ``edge_attr`` (whichever it is lowered with). A
-    model takes it by name, as PyG's ready-made models are called: ``edge_weight`` (then ``edge_attr``)
-    for weights, ``edge_attr`` for features; else as its third positional parameter, whatever its name.
+    A bare layer takes it as its ``edge_weight``, ``edge_attr`` or ``edge_type`` (whichever it is lowered
+    with). A model takes it by name, as PyG's ready-made models are called: ``edge_weight`` (then
+    ``edge_attr``) for weights, ``edge_attr`` for features, ``edge_type`` for types; else as its third
+    positional parameter, whatever its name.
     """
     if isinstance(model, MessagePassing):
         return convs.edge_argument(model)
     plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in plain][2:]
-    for name in ("edge_weight", "edge_attr") if rank == 1 else ("edge_attr",):
+    for name in {0: ("edge_type",), 1: ("edge_weight", "edge_attr"), 2: ("edge_attr",)}[rank]:
         if name in names:
             return name
     return names[0] if names else None

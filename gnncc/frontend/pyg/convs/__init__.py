@@ -22,6 +22,7 @@ from torch_geometric.nn import (
     ClusterGCNConv,
     EdgeConv,
     FAConv,
+    FastRGCNConv,
     FiLMConv,
     GATConv,
     GatedGraphConv,
@@ -40,6 +41,7 @@ from torch_geometric.nn import (
     NNConv,
     PNAConv,
     ResGatedGraphConv,
+    RGCNConv,
     SAGEConv,
     SGConv,
     SimpleConv,
@@ -75,6 +77,7 @@ from gnncc.frontend.pyg.convs import (
     nn_conv,
     pna,
     res_gated,
+    rgcn,
     sage,
     sgconv,
     simple,
@@ -110,7 +113,8 @@ class ConvRule:
     ``features`` names the node-feature arguments of the layer's ``forward`` (``x`` first, then
     e.g. GCN2Conv's ``x_0``); its ``edge_index`` becomes ``adj``. ``edge`` names the argument that
     takes edge data (``edge_weight`` or ``edge_attr``), passed to ``lower`` as ``edge=`` (None when not
-    given) for the layers that read it; every other argument (sizes, ...) must be left ``None``.
+    given) for the layers that read it (``edge_type``: integer relation ids); every other argument
+    (sizes, ...) must be left ``None``.
 
     For inferring the model's input width: ``in_width(conv, width_of)`` is the width of ``x`` the
     layer expects, where the generic rule (``in_channels``, else the first sub-module's input
@@ -152,7 +156,8 @@ CONVS: dict[type[MessagePassing], ConvRule] = {
     ClusterGCNConv: ConvRule(cluster_gcn.lower),
     EdgeConv: ConvRule(edge_conv.lower, in_width=_edge_conv_width),
     FAConv: ConvRule(fa.lower, ("x", "x_0"), in_width=_channels),
-    FiLMConv: ConvRule(film.lower),
+    FastRGCNConv: ConvRule(rgcn.lower, edge="edge_type"),
+    FiLMConv: ConvRule(film.lower, edge="edge_type"),
     GATConv: ConvRule(gat.lower, edge="edge_attr"),
     GATv2Conv: ConvRule(gatv2.lower, edge="edge_attr"),
     GatedGraphConv: ConvRule(gated_graph.lower, edge="edge_weight", in_width=_no_fixed_width),
@@ -169,6 +174,7 @@ CONVS: dict[type[MessagePassing], ConvRule] = {
     NNConv: ConvRule(nn_conv.lower, edge="edge_attr", in_width=_nn_conv_width),
     PNAConv: ConvRule(pna.lower, edge="edge_attr"),
     ResGatedGraphConv: ConvRule(res_gated.lower, edge="edge_attr"),
+    RGCNConv: ConvRule(rgcn.lower, edge="edge_type"),
     SAGEConv: ConvRule(sage.lower),
     SGConv: ConvRule(sgconv.lower, edge="edge_weight"),
     SimpleConv: ConvRule(simple.lower, edge="edge_weight", keeps_width=lambda conv: conv.combine_root != "cat"),
@@ -234,6 +240,13 @@ def lower_conv(ctx: LoweringContext, conv: MessagePassing, qualname: str, args: 
         raise UnsupportedError(
             f"{name} needs {rule.edge} of shape [E] or [E, D] with one row per edge of edge_index "
             f"(E={adj.type.nnz}), computed from the graph's edge data; got {getattr(edge, 'type', edge)!r}"
+        )
+    if edge is not None and (rule.edge == "edge_type") != (edge.type.dtype == "int64"):
+        raise UnsupportedError(
+            f"{name} reads integer relation ids as edge_type: compile it with gnncc.Graph(edge_index, "
+            f"edge_type=...), not with float edge data {edge.type}" if rule.edge == "edge_type" else
+            f"{name} reads float edge data as {rule.edge}, but was given the graph's edge types {edge.type}; "
+            "compile it with the graph's edge_weight or edge_attr instead"
         )
     return rule.lower(ctx, conv, qualname, features[0], adj, *features[1:], edge=edge)
 

@@ -3,8 +3,14 @@
 ``(beta, gamma)`` are the two halves of ``film_skip(x)`` and ``films[0](x)`` (node-wise; the message's
 pair is the target's). A Linear film is split by its weight's rows into one Linear per half; any
 other ``nn`` runs whole and its output is viewed as ``[N, 2, out]``, each half picked by a 0/1 mask
-and a sum over that axis (exact). The messages are ``[E, out]``. Only ``num_relations=1`` is lowered:
-more relations need the ``edge_type`` of each edge.
+and a sum over that axis (exact). The messages are ``[E, out]``.
+
+With ``num_relations`` R > 1 (called as ``conv(x, edge_index, edge_type)``) each relation has its own
+``lins[r]`` and ``films[r]``, and PyG sums one masked aggregation per relation. Here the R node values
+are set side by side and viewed as ``[N * R, out]``, one row per (node, relation), and the messages run
+over the graph's relation graph (``graph.relation_adj`` with ``split="both"``: edge ``u -> v`` of relation
+``r`` joins ``u * R + r`` to ``v * R + r``), so each (node, relation) row aggregates its own relation's
+edges; a sum over the relation axis adds them up. Memory: ``[N * R, out]`` rows besides the messages.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from torch_geometric.nn import FiLMConv
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 
 from gnncc.frontend.pyg.convs.common import activation, reduce_of, unsupported
+from gnncc.frontend.pyg.convs.rgcn import relation_graph
 from gnncc.frontend.pyg.values import Param, qualify
 from gnncc.ir.function import Value
 
@@ -23,35 +30,67 @@ if TYPE_CHECKING:
     from gnncc.frontend.pyg.context import LoweringContext
 
 
-def _film(ctx: LoweringContext, conv: FiLMConv, qualname: str, name: str, x: Value) -> tuple[Value, Value]:
-    """``beta, gamma = conv.<name>(x).split(out_channels, dim=-1)``."""
-    module, where, width = conv.get_submodule(name), qualify(qualname, name), conv.out_channels
-    if isinstance(module, (torch.nn.Linear, PygLinear)):
+def _side_by_side(ctx: LoweringContext, value: Value, count: int) -> Value:
+    """``[N, count * out]`` (one block of columns per relation) as ``[N * count, out]``: row ``v * R + r`` is
+    relation ``r``'s row of node ``v``."""
+    if count == 1:
+        return value
+    rows, width = value.type.shape
+    return ctx.emit("reshape", [value], shape=[rows * count, width // count])
+
+
+def _films(ctx: LoweringContext, conv: FiLMConv, qualname: str, names: list[str], x: Value) -> tuple[Value, Value]:
+    """``beta, gamma = conv.<name>(x).split(out_channels, dim=-1)`` for each of ``names``, side by side
+    (``[N * len(names), out]``). Linear films are one Linear per half with their rows stacked."""
+    modules, width = [conv.get_submodule(name) for name in names], conv.out_channels
+    where = qualify(qualname, names[0] if len(names) == 1 else names[0].rsplit(".", 1)[0])
+    if all(isinstance(module, (torch.nn.Linear, PygLinear)) for module in modules):
         def half(i: int, what: str) -> Value:
             rows = slice(i * width, (i + 1) * width)
-            bias = None if module.bias is None else Param(qualify(where, f"bias.{what}"), module.bias[rows])
-            return ctx.linear(x, Param(qualify(where, f"weight.{what}"), module.weight[rows]), bias)
+            weight = torch.cat([module.weight[rows] for module in modules])
+            bias = None if all(module.bias is None for module in modules) else torch.cat(
+                [torch.zeros(width) if module.bias is None else module.bias[rows] for module in modules])
+            bias = None if bias is None else Param(qualify(where, f"bias.{what}"), bias)
+            value = ctx.linear(x, Param(qualify(where, f"weight.{what}"), weight), bias)
+            return _side_by_side(ctx, value, len(modules))
 
         return half(0, "beta"), half(1, "gamma")
-    halves = ctx.emit("reshape", [ctx.call_module(module, where, [x], {})], shape=[x.type.shape[0], 2, width])
+    halves = [ctx.emit("reshape", [ctx.call_module(module, qualify(qualname, name), [x], {})],
+                       shape=[x.type.shape[0], 2, width]) for module, name in zip(modules, names)]
 
     def pick(i: int, what: str) -> Value:
         mask = ctx.param(qualify(where, f"mask.{what}"), torch.eye(2)[i].reshape(1, 2, 1))
-        return ctx.emit("reduce_sum", [ctx.emit("mul", [halves, mask])], axis=1)
+        values = [ctx.emit("reduce_sum", [ctx.emit("mul", [h, mask])], axis=1) for h in halves]
+        joined = values[0] if len(values) == 1 else ctx.emit("concat", values, axis=1)
+        return _side_by_side(ctx, joined, len(values))
 
     return pick(0, "beta"), pick(1, "gamma")
 
 
-def lower(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Value) -> Value:
-    if conv.num_relations > 1:
-        raise unsupported(conv, qualname, f"has num_relations={conv.num_relations}, which needs each edge's "
-                          "edge_type; only num_relations=1 is supported")
+def lower(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Value,
+          edge: Value | None = None) -> Value:
+    relations = conv.num_relations
+    if relations > 1 and edge is None:
+        raise unsupported(conv, qualname, f"has num_relations={relations} and needs the relation of each edge: "
+                          "compile it with gnncc.Graph(edge_index, edge_type=...) and call it as "
+                          "conv(x, edge_index, edge_type)")
     reduce = reduce_of(conv, qualname)
-    beta, gamma = _film(ctx, conv, qualname, "film_skip", x)
+    beta, gamma = _films(ctx, conv, qualname, ["film_skip"], x)
     skip = ctx.linear_module(conv.lin_skip, qualify(qualname, "lin_skip"), x)
     out = activation(ctx, conv, qualname, ctx.emit("add", [ctx.emit("mul", [gamma, skip]), beta]))
-    beta, gamma = _film(ctx, conv, qualname, "films.0", x)
-    h = ctx.emit("gather", [ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x), adj], end="src")
-    messages = ctx.emit("mul", [ctx.emit("gather", [gamma, adj], end="dst"), h])
-    messages = activation(ctx, conv, qualname, ctx.emit("add", [messages, ctx.emit("gather", [beta, adj], end="dst")]))
-    return ctx.emit("add", [out, ctx.emit("scatter", [messages, adj], reduce=reduce)])
+    beta, gamma = _films(ctx, conv, qualname, [f"films.{r}" for r in range(relations)], x)
+    if relations == 1:
+        h = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x)
+    else:  # PyG's lins have no bias
+        weight = torch.cat([lin.weight for lin in conv.lins])
+        h = _side_by_side(ctx, ctx.linear(x, Param(qualify(qualname, "lins.weight"), weight), None), relations)
+    graph = adj if relations == 1 else relation_graph(ctx, adj, edge, relations, "both")
+    messages = ctx.emit("mul", [ctx.emit("gather", [gamma, graph], end="dst"),
+                                ctx.emit("gather", [h, graph], end="src")])
+    messages = ctx.emit("add", [messages, ctx.emit("gather", [beta, graph], end="dst")])
+    messages = activation(ctx, conv, qualname, messages)
+    aggregated = ctx.emit("scatter", [messages, graph], reduce=reduce)
+    if relations > 1:
+        per_relation = ctx.emit("reshape", [aggregated], shape=[x.type.shape[0], relations, conv.out_channels])
+        aggregated = ctx.emit("reduce_sum", [per_relation], axis=1)
+    return ctx.emit("add", [out, aggregated])
