@@ -68,12 +68,12 @@ def relation_graph(ctx: LoweringContext, adj: Value, types: Value, num_relations
 
 
 def _block(ctx: LoweringContext, x: Value, adj: Value, types: Value, weights: torch.Tensor, first: int,
-           relations: int, reduce: str, name: str) -> Value:
-    """``sum_r aggr_{j in N_r(i)} x_j W_r`` over the relations ``r`` of ``weights`` (``[C, in, out]``, from
-    ``first`` of ``num_relations``), aggregating first or transforming first (see the module's doc)."""
+           relations: int, reduce: str, aggregate_first: bool, name: str) -> Value:
+    """``sum_r aggr_{j in N_r(i)} x_j W_r`` over the relations ``r`` of ``weights`` (``[C, in, out]``: relations
+    ``first`` to ``first + C`` of the layer's ``relations``), aggregating or transforming first."""
     count, width_in, width_out = weights.shape
     num_nodes = x.type.shape[0]
-    if reduce == "max" or width_in < width_out:
+    if aggregate_first:
         grouped = relation_graph(ctx, adj, types, relations, "dst", first, count)
         aggregated = ctx.emit("reshape", [propagate(ctx, x, grouped, reduce)], shape=[num_nodes, count * width_in])
         return ctx.emit("matmul", [aggregated, ctx.param(f"{name}.stacked", weights.reshape(count * width_in,
@@ -96,10 +96,12 @@ def lower(ctx: LoweringContext, conv: RGCNConv, qualname: str, x: Value, adj: Va
     reduce = reduce_of(conv, qualname)
     weights = relation_weights(conv)
     relations, width_in, width_out = weights.shape
+    aggregate_first = reduce == "max" or width_in < width_out  # max does not commute with the matmul
     out = None
-    for first, count in relation_blocks(x.type.shape[0], relations, min(width_in, width_out)):
+    for first, count in relation_blocks(x.type.shape[0], relations, width_in if aggregate_first else width_out):
         name = qualify(qualname, "weight" if count == relations else f"weight.{first}-{first + count}")
-        block = _block(ctx, x, adj, edge, weights[first:first + count], first, relations, reduce, name)
+        block = _block(ctx, x, adj, edge, weights[first:first + count], first, relations, reduce, aggregate_first,
+                       name)
         out = block if out is None else ctx.emit("add", [out, block])
     if conv.root is not None:
         out = ctx.emit("add", [out, ctx.emit("matmul", [x, ctx.param(qualify(qualname, "root"), conv.root)])])
