@@ -56,6 +56,17 @@ class TwoLayers(nn.Module):
         return self.second(self.first(x, edge_index, edge_type).relu(), edge_index, edge_type)
 
 
+class TypesIntoGCN(nn.Module):
+    """A model that passes the edge types where a layer takes float edge weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = pyg.GCNConv(10, 6)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, edge_index, edge_type)
+
+
 def _layer(name: str, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     conv = LAYERS[name]()
@@ -190,6 +201,22 @@ def test_pyg_data_and_npz_files_bring_edge_types(tmp_path: Path) -> None:
     assert torch.equal(gnncc.Graph.from_npz(path).edge_type, types)
 
 
+@pytest.mark.parametrize("make", [lambda: pyg.GCNConv(10, 6), lambda: pyg.models.GCN(10, 16, 2, 6),
+                                  lambda: pyg.models.GAT(10, 8, 2, 6, heads=2)])
+def test_models_that_read_no_edge_types_ignore_them(make) -> None:
+    """A graph from a ``Data`` with ``edge_type`` (as ``to_homogeneous()`` gives) still compiles a model that
+    does not read types: a bare layer, or a ready-made model whose third parameter is ``edge_weight``."""
+    base = random_graph(40, 160, seed=5, self_loops=4)
+    typed = gnncc.Graph.coerce(Data(edge_index=base.edge_index, edge_type=torch.randint(0, 3, (base.num_edges,)),
+                                    num_nodes=40))
+    torch.manual_seed(0)
+    model = make().eval()
+    x = _x(base, 10)
+    with torch.no_grad():
+        ref = model(x, base.edge_index)
+    assert relative_error(gnncc.compile(model, typed)(x), ref) < TOL
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"edge_type": torch.ones(100)}, "edge_type must be a dense tensor of integer relation ids, got torch.float32"),
     ({"edge_type": torch.ones(99, dtype=torch.long)}, r"edge_type must have shape \[E\] with E=100"),
@@ -212,9 +239,9 @@ def test_edge_type_errors_name_the_layer() -> None:
     with pytest.raises(UnsupportedError, match=r"RGCNConv reads integer relation ids as edge_type.*not with float edge "
                                                r"data f32\[100\]"):
         gnncc.compile(_layer("sum"), gnncc.Graph(base.edge_index, 30, edge_weight=torch.ones(100)))
-    with pytest.raises(UnsupportedError, match=r"GCNConv reads float edge data as edge_weight, but was given the "
+    with pytest.raises(UnsupportedError, match=r"\(GCNConv\) reads float edge data as edge_weight, but was given the "
                                                r"graph's edge types i64\[100\]"):
-        gnncc.compile(pyg.GCNConv(10, 6), typed)
+        gnncc.compile(TypesIntoGCN().eval(), typed)
     with pytest.raises(GnnccError, match=r"edge_type holds relation 5, outside \[0, 4\) for a layer with "
                                          r"num_relations=4"):
         gnncc.compile(_layer("sum"), typed)

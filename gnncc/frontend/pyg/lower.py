@@ -80,17 +80,22 @@ def edge_parameter(model: torch.nn.Module, rank: int) -> str | None:
     ``model(x, edge_index)``).
 
     A bare layer takes it as its ``edge_weight``, ``edge_attr`` or ``edge_type`` (whichever it is lowered
-    with). A model takes it by name, as PyG's ready-made models are called: ``edge_weight`` (then
-    ``edge_attr``) for weights, ``edge_attr`` for features, ``edge_type`` for types; else as its third
-    positional parameter, whatever its name.
+    with; edge types only as ``edge_type``). A model takes it by name, as PyG's ready-made models are
+    called: ``edge_weight`` (then ``edge_attr``) for weights, ``edge_attr`` for features, ``edge_type``
+    for types; else as its third positional parameter, whatever its name, except that edge types never
+    go to one named ``edge_weight`` or ``edge_attr`` (a graph from a ``Data`` with ``edge_type``, e.g.
+    from ``to_homogeneous()``, still compiles a model that does not read them).
     """
     if isinstance(model, MessagePassing):
-        return convs.edge_argument(model)
+        argument = convs.edge_argument(model)
+        return None if rank == 0 and argument != "edge_type" else argument
     plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names = [p.name for p in inspect.signature(model.forward).parameters.values() if p.kind in plain][2:]
     for name in {0: ("edge_type",), 1: ("edge_weight", "edge_attr"), 2: ("edge_attr",)}[rank]:
         if name in names:
             return name
+    if rank == 0 and names and names[0] in ("edge_weight", "edge_attr"):
+        return None
     return names[0] if names else None
 
 
