@@ -161,14 +161,14 @@ def evaluate_node(node: Node, args: list[Any], graph_adj: Adjacency | None = Non
         return torch.full((args[0].nnz,), float(attrs["value"]))
     if op == "graph.edge_attr":
         return _edge_attr(args[0], attrs["width"], attrs["dtype"])
-    if op in ("graph.relation_adj", "graph.relation_degree"):
+    if op == "graph.relation_adj":
         try:
-            if op == "graph.relation_adj":
-                return args[0].relation_split(args[1], attrs["num_relations"], attrs["split"], attrs["first"],
-                                              attrs["count"])
-            return args[0].relation_degrees(attrs["num_relations"])
-        except ValueError as e:
+            return args[0].relation_split(args[1], attrs["num_relations"], attrs["split"], attrs["first"],
+                                          attrs["count"])
+        except ValueError as e:  # a relation id outside the layer's num_relations
             raise IRError(f"{op}: {e}") from None
+    if op == "graph.relation_degree":
+        return args[0].relation_degrees(attrs["num_relations"])
     if op == "graph.loop_free_values":
         return args[1].loop_free_values(args[0])
     if op == "graph.self_loop_values":
