@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from gnncc.compiler import CompiledModel, compile
     from gnncc.runtime.library import LoadedModel, load
 
-__version__ = "0.9.0"
+__version__ = "0.9.1"
 
 # public name -> module defining it, imported on first access
 _LAZY = {

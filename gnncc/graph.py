@@ -366,44 +366,46 @@ def _validate_edge_index(edge_index: Any, num_nodes: int | None) -> tuple[torch.
     return src, dst
 
 
-def _validate_edge_data(name: str, data: Any, num_edges: int, rank: tuple[int, ...]) -> torch.Tensor:
-    """Edge data of ``num_edges`` rows as a contiguous CPU tensor: float32 for any float input, other
-    real dtypes kept (a model that reads them gets an error naming the dtype)."""
+def _edge_tensor(name: str, data: Any, num_edges: int, rank: tuple[int, ...], kinds: str, holds: str,
+                 hint: str = "") -> torch.Tensor:
+    """``data`` checked as one row per edge (``num_edges`` rows, a rank in ``rank``) holding ``holds``
+    (numpy dtype kinds ``kinds``), as a dense contiguous CPU copy; ``hint`` ends a wrong-dtype error."""
     if isinstance(data, np.ndarray):
-        if data.dtype.kind not in "biuf":
-            raise GraphError(f"{name} must be a numeric array, got numpy dtype {data.dtype}")
+        if data.dtype.kind not in kinds:
+            raise GraphError(f"{name} must hold {holds}, got numpy dtype {data.dtype}")
         data = torch.from_numpy(np.ascontiguousarray(data))
     if not isinstance(data, torch.Tensor):
         raise GraphError(f"{name} must be a tensor, got {type(data).__name__}")
-    if data.layout != torch.strided or data.device.type == "meta" or data.is_complex():
-        raise GraphError(f"{name} must be a dense real tensor with data, got {data.dtype} {data.layout} "
-                         f"on {data.device}")
+    if data.layout != torch.strided or data.device.type == "meta" or _dtype_kind(data.dtype) not in kinds:
+        raise GraphError(f"{name} must be a dense tensor of {holds}, got {data.dtype} {data.layout} on "
+                         f"{data.device}{hint}")
     shapes = " or ".join(("[E]", "[E, D]")[r - 1] for r in rank)
     if data.dim() not in rank or data.shape[0] != num_edges:
         raise GraphError(f"{name} must have shape {shapes} with E={num_edges} (one row per edge of "
                          f"edge_index, in its order), got {list(data.shape)}")
-    data = data.detach().to("cpu")
-    if data.is_floating_point():
-        data = data.to(torch.float32)
-    return data.contiguous().clone()
+    return data.detach().to("cpu").contiguous().clone()
+
+
+def _dtype_kind(dtype: torch.dtype) -> str:
+    """A torch dtype's numpy kind letter: ``b`` bool, ``i``/``u`` (un)signed integer, ``f`` float, ``c`` complex."""
+    if dtype.is_complex:
+        return "c"
+    if dtype.is_floating_point:
+        return "f"
+    return "b" if dtype == torch.bool else "i" if dtype.is_signed else "u"
+
+
+def _validate_edge_data(name: str, data: Any, num_edges: int, rank: tuple[int, ...]) -> torch.Tensor:
+    """Edge data of ``num_edges`` rows: float32 for any float input, other real dtypes kept (a model that
+    reads them gets an error naming the dtype)."""
+    data = _edge_tensor(name, data, num_edges, rank, "biuf", "real numbers")
+    return data.to(torch.float32) if data.is_floating_point() else data
 
 
 def _validate_edge_types(data: Any, num_edges: int) -> torch.Tensor:
     """Edge types ``[E]``, integers >= 0 (the relation ids of RGCNConv's ``edge_type``), as int64."""
-    if isinstance(data, np.ndarray):
-        if data.dtype.kind not in "iu":
-            raise GraphError(f"edge_type must hold integer relation ids, got numpy dtype {data.dtype}")
-        data = torch.from_numpy(np.ascontiguousarray(data).astype(np.int64))
-    if not isinstance(data, torch.Tensor):
-        raise GraphError(f"edge_type must be a tensor, got {type(data).__name__}")
-    if data.layout != torch.strided or data.device.type == "meta" or data.is_floating_point() \
-            or data.is_complex() or data.dtype == torch.bool:
-        raise GraphError(f"edge_type must be a dense tensor of integer relation ids, got {data.dtype} "
-                         f"{data.layout} on {data.device}; convert it with edge_type.long()")
-    if data.dim() != 1 or data.shape[0] != num_edges:
-        raise GraphError(f"edge_type must have shape [E] with E={num_edges} (one relation per edge of "
-                         f"edge_index, in its order), got {list(data.shape)}")
-    data = data.detach().to("cpu", torch.int64).contiguous().clone()
+    data = _edge_tensor("edge_type", data, num_edges, (1,), "iu", "integer relation ids",
+                        "; convert it with edge_type.long()").to(torch.int64)
     if data.numel() and int(data.min()) < 0:
         raise GraphError(f"edge_type has a negative relation id {int(data.min())} (edge "
                          f"{int((data < 0).nonzero()[0, 0])}); relation ids must be >= 0")

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gnncc import datasets
 from gnncc.graph import Graph
-
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def random_graph(num_nodes: int, num_edges: int, seed: int = 0, hub: bool = False,
@@ -42,11 +41,14 @@ EDGE_CASE_GRAPHS = {
 }
 
 
-def real_dataset(name: str):
-    """A graph from ../shared/data, or skip with a message when it is not there."""
-    from gnncc import datasets
-
-    path = DATA_DIR / f"{name}.npz"
+def data_path(name: str) -> Path:
+    """``name.npz`` in the data folder (``$GNNCC_DATA``, else ../shared/data), or skip saying where it looked."""
+    path = datasets.data_dir() / f"{name}.npz"
     if not path.exists():
-        pytest.skip(f"{path} not found: real graphs live in ../shared/data next to the checkout")
-    return datasets.load(path)
+        pytest.skip(f"{path} not found: real graphs live in ../shared/data next to the checkout (or set GNNCC_DATA)")
+    return path
+
+
+def real_dataset(name: str):
+    """A graph with its features from the data folder, or skip with a message when it is not there."""
+    return datasets.load(data_path(name))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from sweeps import knob_sweep
 
 from gnncc.codegen import Target, build_kernel, default_config, generate_cuda_source
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
@@ -44,10 +45,10 @@ def test_cuda_source_compiles(family, config):
     assert compile_cubin(source, "sm_90")
 
 
-CUDA_POINTS = neighbour_configs("spmm", "cuda") + neighbour_configs("matmul", "cuda")
+CUDA_POINTS = knob_sweep("spmm", "cuda") + knob_sweep("matmul", "cuda")
 
 
-@pytest.mark.parametrize("config", CUDA_POINTS, ids=str)
+@pytest.mark.parametrize("config", CUDA_POINTS)
 def test_cuda_spaces_compile(config):
     family = "spmm" if "lanes" in config else "matmul"
     assert compile_cubin(generate_cuda_source(NODES[family][0], "sm_90", config))

@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from sweeps import knob_sweep
 
-from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node
+from gnncc.codegen.testing import check_node, edge_case_graphs, sparse_node
 
 GRAPHS = {dtype: edge_case_graphs(dtype) for dtype in (torch.int32, torch.int64)}
 CASES = [("add", ()), ("mul", ()), ("add", (4,)), ("mul", (4,)), ("dot", (4,)),
@@ -18,7 +19,7 @@ def test_sddmm(index_dtype, graph, op, rest):
     check_node(*sparse_node("sddmm", adj, [("adj", ()), ("src", rest), ("dst", rest)], op=op))
 
 
-@pytest.mark.parametrize("config", neighbour_configs("sddmm"), ids=str)
+@pytest.mark.parametrize("config", knob_sweep("sddmm"))
 def test_sddmm_configs(config):
     for graph in ("random", "hub"):
         adj = GRAPHS[torch.int32][graph]

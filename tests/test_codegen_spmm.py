@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from sweeps import knob_sweep
 
-from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs, sparse_node, spmm_matmul_node
+from gnncc.codegen.testing import check_node, edge_case_graphs, sparse_node, spmm_matmul_node
 from gnncc.errors import IRError
 from gnncc.ir.function import Builder
 from gnncc.ir.ops import REDUCE_KINDS
@@ -35,7 +36,7 @@ def test_scatter(index_dtype, graph, reduce, rest):
     check_node(*sparse_node("scatter", adj, [("nnz", rest), ("adj", ())], reduce=reduce))
 
 
-@pytest.mark.parametrize("config", neighbour_configs("spmm"), ids=str)
+@pytest.mark.parametrize("config", knob_sweep("spmm"))
 @pytest.mark.parametrize("width", [13, 70])
 def test_spmm_configs(config, width):
     for graph in ("random", "hub"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from graphs import DATA_DIR, random_graph
+from graphs import data_path, random_graph
 from snapshot_check import assert_matches_snapshot
 from torch import nn
 from torch_geometric.nn import MLP, FeaStConv, GATConv, GCNConv, GINConv, SAGEConv
@@ -204,9 +204,7 @@ def test_model_matches_pyg(name: str, edge_case_graph: Graph) -> None:
 
 
 def _real_graph(name: str) -> tuple[Graph, torch.Tensor]:
-    path = DATA_DIR / f"{name}.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not found: real graphs live in ../shared/data next to the checkout")
+    path = data_path(name)
     with np.load(path) as d:
         x = torch.from_numpy(d["x"]).float()
     return Graph.from_npz(path), x

@@ -172,6 +172,22 @@ def test_many_relations_go_in_blocks_that_bound_memory(monkeypatch: pytest.Monke
         assert max(v.type.numel() for v in cm.executor.plan.slot) <= 60 * 3 * 10, cm.executor.describe_memory()
 
 
+@pytest.mark.parametrize("aggr", ["mean", "max"])
+def test_film_relations_go_in_blocks(monkeypatch: pytest.MonkeyPatch, aggr: str) -> None:
+    """FiLMConv's per-relation beta, gamma, transformed rows and aggregation ([N * R, out] each) in blocks of
+    3 relations of a 7-relation layer: three relation graphs, no value with a row per (node, relation) of
+    all 7, and PyG's result."""
+    from gnncc.frontend.pyg.convs import rgcn
+
+    monkeypatch.setattr(rgcn, "RELATION_BLOCK_BYTES", 4 * 60 * (4 * 6) * 3)
+    graph = _typed(random_graph(60, 400, seed=10, duplicates=20, self_loops=5), relations=7)
+    torch.manual_seed(0)
+    conv = pyg.FiLMConv(10, 6, 7, aggr=aggr).eval()
+    cm = compiled_matches(conv, graph, _x(graph, 10), TOL)
+    assert len([name for name in cm.graph_program.names if "relation_adj" in name]) == 3, cm.graph_program.names
+    assert all(v.type.shape[0] != 60 * 7 for v in cm.executor.plan.slot), cm.executor.describe_memory()
+
+
 def test_served_on_other_edge_types(tmp_path: Path) -> None:
     conv = _layer("mean_transform_first")
     graph = _typed(random_graph(40, 200, seed=1, self_loops=5))

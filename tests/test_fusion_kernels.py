@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sweeps import knob_sweep
 
 import gnncc
 from gnncc.check import relative_error
@@ -13,7 +14,7 @@ from gnncc.codegen.kernel import kernel_name
 from gnncc.codegen.nvcc import compile_cubin, nvcc_path
 from gnncc.codegen.spec import spec_of
 from gnncc.codegen.target import Target
-from gnncc.codegen.testing import check_node, edge_case_graphs, neighbour_configs
+from gnncc.codegen.testing import check_node, edge_case_graphs
 from gnncc.errors import IRError
 from gnncc.ir import Builder, TensorType
 from gnncc.ir.adjacency import Adjacency
@@ -95,7 +96,7 @@ def test_fused_kernels_match_the_interpreter(graph: str) -> None:
 ATTENTION_CASES = ("gat_concat", "gat_mean_wide", "gatv2_mean", "dot_concat", "gat_edge_bias", "gatv2_edge_bias_mean")
 
 
-@pytest.mark.parametrize("config", neighbour_configs("spmm"), ids=str)
+@pytest.mark.parametrize("config", knob_sweep("spmm"))
 def test_edge_messages_under_every_spmm_schedule(config: dict) -> None:
     """``act(x_j + e_ji)`` read per edge and feature under every aggregation layout (neighbour groups,
     degree buckets, column partitions with their own edge ids)."""
@@ -107,7 +108,7 @@ def test_edge_messages_under_every_spmm_schedule(config: dict) -> None:
 DST_CASES = ("spmm_edge_dst_square_mean", "spmm_dst_max_epilogue")  # (spmm_dst_square_mean: the default schedules)
 
 
-@pytest.mark.parametrize("config", [None, *neighbour_configs("spmm")], ids=str)
+@pytest.mark.parametrize("config", [None, *knob_sweep("spmm")], ids=str)
 def test_destination_rows_under_every_spmm_schedule(config: dict | None) -> None:
     """``act(x_j [+ e_ji] - d_i)`` (the destination row read once per row, segment or partition) on every edge-case
     graph: empty rows give 0, self-loops, duplicate edges, one node, a hub row split into many segments."""
@@ -164,7 +165,7 @@ def test_destination_rows_errors_name_the_operand(attrs: dict, shapes: list, mes
         _node("fused_spmm", adj, shapes, message_act="square", **attrs)
 
 
-@pytest.mark.parametrize("config", neighbour_configs("attention"), ids=str)
+@pytest.mark.parametrize("config", knob_sweep("attention"))
 def test_attention_schedules_match_the_interpreter(config: dict) -> None:
     """Every attention knob value (heads walked together or apart, online or max-pass softmax, edge
     chunks): on the graph with a hub row, whose edges span many chunks and end in a partial one."""

@@ -6,8 +6,7 @@ self-loops; compile only) and inspects the runtime's buffer plan (``cm.executor.
 
 from __future__ import annotations
 
-import pytest
-from graphs import DATA_DIR
+from graphs import data_path
 from pass_models import TwoLayer
 from torch_geometric.nn import GATConv
 
@@ -27,10 +26,7 @@ def edge_values(cm: gnncc.CompiledModel) -> list[str]:
 
 
 def test_fused_gat_plans_no_edge_sized_buffer() -> None:
-    path = DATA_DIR / "ogbn_arxiv.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not found: real graphs live in ../shared/data next to the checkout")
-    data = gnncc.datasets.load(path, feat=128)
+    data = gnncc.datasets.load(data_path("ogbn_arxiv"), feat=128)
     model = TwoLayer(GATConv(128, 8, heads=8), GATConv(HIDDEN, 40, heads=1, concat=False)).eval()
 
     fused = gnncc.compile(model, data.graph)

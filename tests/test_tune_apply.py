@@ -1,6 +1,7 @@
 """Which config ``gnncc.compile`` builds with: the cost model's pick is used only near the graphs it
 was trained on, and only when it predicts a gain over the default larger than timing noise."""
 
+import pytest
 import torch
 
 from gnncc.codegen.target import Target
@@ -9,6 +10,7 @@ from gnncc.tune import Database, Tuner, op_task, select_config
 from gnncc.tune.measure import MeasureResult
 
 CPU = Target("cpu")
+pytestmark = pytest.mark.usefixtures("knob_only_features")  # the loop and the log, not TIR
 
 
 def random_graph(nodes: int, edges: int, seed: int = 0) -> Graph:

@@ -19,6 +19,7 @@ from gnncc.tune.features import FEATURE_VERSION
 from gnncc.tune.measure import MeasureResult
 
 CPU = Target("cpu")
+pytestmark = pytest.mark.usefixtures("knob_only_features")  # the loop and the log, not TIR
 
 
 def small_graph(seed: int = 0) -> Graph:

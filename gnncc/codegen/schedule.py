@@ -120,6 +120,11 @@ class Space:
     def neighbours(self) -> Iterator[dict[str, Any]]:
         """Configs that differ from the default in one knob (repaired to satisfy constraints by changing
         as few other knobs as possible; the first such repair in knob and value order)."""
+        return (config for _, config in self.knob_neighbours())
+
+    def knob_neighbours(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``neighbours()`` with the knob each one changes: ``(knob, config)``, by knob name, then in the
+        order of the knob's values."""
         names = sorted(self.knobs)
         for name in names:
             others = [n for n in names if n != name]
@@ -128,7 +133,7 @@ class Space:
                     continue
                 repaired = self._repair({**self.default, name: value}, others)
                 if repaired is not None:
-                    yield repaired
+                    yield name, repaired
 
     def _repair(self, config: dict[str, Any], free: list[str]) -> dict[str, Any] | None:
         """The valid config closest to ``config`` changing only knobs in ``free`` (None if there is none)."""

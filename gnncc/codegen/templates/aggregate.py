@@ -128,7 +128,8 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
         """Work-unit bodies ``(unit, lane, mask, f0, extent)``: ``[row]``, or (spmm_matmul) ``[row into a
         tile]`` (with a sixth parameter, the tile), or (grouped) ``[segment, combine]``, or
         (bucketed) ``[segment of bucket 0, ..., of the last bucket, combine]``, or (column-partitioned)
-        ``[row's edges in partition 0, ..., in the last partition]``. ``seg`` is None or
+        ``[unit_of]``, ``unit_of(p)`` being the unit of row's edges in partition ``p`` (an int, or a loop
+        variable over the partitions). ``seg`` is None or
         ``(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr)`` (the last two None
         without buckets); ``cols`` is None or ``(part_ptr, part_src, part_edge)``; ``b_d`` is None or the
         destination rows (``dst_op``), each unit's tile of them loaded by ``load_dst_row`` before its edge walk.
@@ -356,8 +357,9 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
 
         def column_units(part_ptr, part_src, part_edge):
-            """One unit per column partition: row ``v``'s edges from that source range, carried between
-            partitions as the raw accumulator in ``out``, finished by the last one."""
+            """The unit of column partition ``p``: row ``v``'s edges from that source range, carried between
+            partitions as the raw accumulator in ``out``, finished by the last one. ``p`` is an int (its
+            first/last tests fold away) or a loop variable (they become branches)."""
             walk = edge_walk(None, lambda e: part_src[e], lambda e: part_edge[e], part_src.shape[0] - 1)
             n_dst = b_indptr.shape[0] - 1
 
@@ -386,7 +388,7 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
 
                 return unit
 
-            return [partition_unit(p) for p in range(n_parts)]
+            return [partition_unit]
 
         def segment_units(seg_ptr, seg_row, row_seg, split_rows, partial, order, bucket_ptr):
             def segment_unit(segment_of, width):
@@ -521,15 +523,24 @@ def build(spec: KernelSpec, name: str, cuda: bool, config: dict[str, Any]) -> li
             (tile_unit,) = make_units(indptr, indices, x, w, d, out, finish, None, None)
             return transform_launch(indptr, rest[-2], out, tile_unit)
         if n_parts:
-            def one_pass(unit):
+            (unit_of,) = make_units(indptr, indices, x, w, d, out, finish, None, layout_buffers)
+            edges = work(indices.shape[0], width)
+            if not cuda:  # a loop over the partitions: the code of one pass, whatever their number
+                @T.macro
+                def loop_partitions():
+                    for p in T.serial(n_parts):
+                        rows(indptr.shape[0] - 1, edges, tiled(unit_of(p)))
+
+                return loop_partitions
+
+            def one_pass(p):
                 @T.macro
                 def step(a, b, c):
-                    rows(indptr.shape[0] - 1, work(indices.shape[0], width), tiled(unit))
+                    rows(indptr.shape[0] - 1, edges, tiled(unit_of(p)))
 
                 return step
 
-            passes = sequence([one_pass(u) for u in make_units(indptr, indices, x, w, d, out, finish, None,
-                                                                  layout_buffers)])
+            passes = sequence([one_pass(p) for p in range(n_parts)])  # CUDA: a launch per partition, in order
 
             @T.macro
             def run_partitions():

@@ -10,7 +10,9 @@ With ``num_relations`` R > 1 (called as ``conv(x, edge_index, edge_type)``) each
 are set side by side and viewed as ``[N * R, out]``, one row per (node, relation), and the messages run
 over the graph's relation graph (``graph.relation_adj`` with ``split="both"``: edge ``u -> v`` of relation
 ``r`` joins ``u * R + r`` to ``v * R + r``), so each (node, relation) row aggregates its own relation's
-edges; a sum over the relation axis adds them up. Memory: ``[N * R, out]`` rows besides the messages.
+edges; a sum over the relation axis adds them up. Where those ``[N * R, out]`` values (beta, gamma, the
+transformed rows and the aggregation) would exceed ``RELATION_BLOCK_BYTES``, the relations go in blocks
+(as RGCNConv's), each over its own relation graph, and the blocks' sums are added.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch_geometric.nn import FiLMConv
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 
 from gnncc.frontend.pyg.convs.common import activation, reduce_of, unsupported
-from gnncc.frontend.pyg.convs.rgcn import relation_graph
+from gnncc.frontend.pyg.convs.rgcn import relation_blocks, relation_graph
 from gnncc.frontend.pyg.values import Param, qualify
 from gnncc.ir.function import Value
 
@@ -39,11 +41,13 @@ def _side_by_side(ctx: LoweringContext, value: Value, count: int) -> Value:
     return ctx.emit("reshape", [value], shape=[rows * count, width // count])
 
 
-def _films(ctx: LoweringContext, conv: FiLMConv, qualname: str, names: list[str], x: Value) -> tuple[Value, Value]:
+def _films(ctx: LoweringContext, conv: FiLMConv, qualname: str, names: list[str], x: Value,
+           where: str) -> tuple[Value, Value]:
     """``beta, gamma = conv.<name>(x).split(out_channels, dim=-1)`` for each of ``names``, side by side
-    (``[N * len(names), out]``). Linear films are one Linear per half with their rows stacked."""
+    (``[N * len(names), out]``). Linear films are one Linear per half with their rows stacked, named
+    under ``where``."""
     modules, width = [conv.get_submodule(name) for name in names], conv.out_channels
-    where = qualify(qualname, names[0] if len(names) == 1 else names[0].rsplit(".", 1)[0])
+    where = qualify(qualname, where)
     if all(isinstance(module, (torch.nn.Linear, PygLinear)) for module in modules):
         def half(i: int, what: str) -> Value:
             rows = slice(i * width, (i + 1) * width)
@@ -75,22 +79,37 @@ def lower(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Va
                           "compile it with gnncc.Graph(edge_index, edge_type=...) and call it as "
                           "conv(x, edge_index, edge_type)")
     reduce = reduce_of(conv, qualname)
-    beta, gamma = _films(ctx, conv, qualname, ["film_skip"], x)
+    beta, gamma = _films(ctx, conv, qualname, ["film_skip"], x, "film_skip")
     skip = ctx.linear_module(conv.lin_skip, qualify(qualname, "lin_skip"), x)
     out = activation(ctx, conv, qualname, ctx.emit("add", [ctx.emit("mul", [gamma, skip]), beta]))
-    beta, gamma = _films(ctx, conv, qualname, [f"films.{r}" for r in range(relations)], x)
     if relations == 1:
-        h = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x)
+        return ctx.emit("add", [out, _aggregate(ctx, conv, qualname, x, adj, reduce)])
+    # beta, gamma, the transformed rows and the aggregation: four [N * count, out] values per block
+    for first, count in relation_blocks(x.type.shape[0], relations, 4 * conv.out_channels):
+        out = ctx.emit("add", [out, _aggregate(ctx, conv, qualname, x, adj, reduce, edge, first, count)])
+    return out
+
+
+def _aggregate(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Value, reduce: str,
+               edge: Value | None = None, first: int = 0, count: int = 1) -> Value:
+    """``sum_r aggr_{j in N_r(i)} act(gamma_{r,i} * lins[r](x_j) + beta_{r,i})`` over the relations
+    ``[first, first + count)`` (the single relation's aggregation over ``adj`` without ``edge``)."""
+    width = conv.out_channels
+    if edge is None:
+        beta, gamma = _films(ctx, conv, qualname, ["films.0"], x, "films.0")
+        h, graph = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x), adj
     else:  # PyG's lins have no bias
-        weight = torch.cat([lin.weight for lin in conv.lins])
-        h = _side_by_side(ctx, ctx.linear(x, Param(qualify(qualname, "lins.weight"), weight), None), relations)
-    graph = adj if relations == 1 else relation_graph(ctx, adj, edge, relations, "both")
+        block = "" if count == conv.num_relations else f".{first}-{first + count}"
+        beta, gamma = _films(ctx, conv, qualname, [f"films.{r}" for r in range(first, first + count)], x,
+                             f"films{block}")
+        weight = torch.cat([conv.lins[r].weight for r in range(first, first + count)])
+        h = _side_by_side(ctx, ctx.linear(x, Param(qualify(qualname, f"lins.weight{block}"), weight), None), count)
+        graph = relation_graph(ctx, adj, edge, conv.num_relations, "both", first, count)
     messages = ctx.emit("mul", [ctx.emit("gather", [gamma, graph], end="dst"),
                                 ctx.emit("gather", [h, graph], end="src")])
     messages = ctx.emit("add", [messages, ctx.emit("gather", [beta, graph], end="dst")])
-    messages = activation(ctx, conv, qualname, messages)
-    aggregated = ctx.emit("scatter", [messages, graph], reduce=reduce)
-    if relations > 1:
-        per_relation = ctx.emit("reshape", [aggregated], shape=[x.type.shape[0], relations, conv.out_channels])
-        aggregated = ctx.emit("reduce_sum", [per_relation], axis=1)
-    return ctx.emit("add", [out, aggregated])
+    aggregated = ctx.emit("scatter", [activation(ctx, conv, qualname, messages), graph], reduce=reduce)
+    if count == 1:
+        return aggregated
+    per_relation = ctx.emit("reshape", [aggregated], shape=[x.type.shape[0], count, width])
+    return ctx.emit("reduce_sum", [per_relation], axis=1)
