@@ -18,6 +18,7 @@ from gnncc.compiler import build_kernels, optimise
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
 
+
 def compile_each(kernels: dict) -> None:
     """Every kernel's source through ``nvcc -arch=sm_90 -cubin``, one nvcc per core at a time."""
     assert kernels
