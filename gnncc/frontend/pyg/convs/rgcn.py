@@ -58,9 +58,8 @@ def relation_blocks(num_nodes: int, num_relations: int, width: int) -> list[tupl
 
 
 def relation_graph(ctx: LoweringContext, adj: Value, types: Value, num_relations: int, split: str,
-                   first: int = 0, count: int | None = None) -> Value:
+                   first: int, count: int) -> Value:
     """``graph.relation_adj`` of the graph for the relations ``[first, first + count)``, once for all layers."""
-    count = num_relations - first if count is None else count
     keeps_edges = split == "src" and count == num_relations
     return ctx.memo(("relation_adj", adj, types, num_relations, split, first, count), lambda: ctx.emit(
         "graph.relation_adj", [adj, types], num_relations=num_relations, split=split, first=first, count=count,
