@@ -82,34 +82,31 @@ def lower(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Va
     beta, gamma = _films(ctx, conv, qualname, ["film_skip"], x, "film_skip")
     skip = ctx.linear_module(conv.lin_skip, qualify(qualname, "lin_skip"), x)
     out = activation(ctx, conv, qualname, ctx.emit("add", [ctx.emit("mul", [gamma, skip]), beta]))
-    if relations == 1:
-        return ctx.emit("add", [out, _aggregate(ctx, conv, qualname, x, adj, reduce)])
     # beta, gamma, the transformed rows and the aggregation: four [N * count, out] values per block
     for first, count in relation_blocks(x.type.shape[0], relations, 4 * conv.out_channels):
-        out = ctx.emit("add", [out, _aggregate(ctx, conv, qualname, x, adj, reduce, edge, first, count)])
+        out = ctx.emit("add", [out, _aggregate(ctx, conv, qualname, x, adj, edge, reduce, first, count)])
     return out
 
 
-def _aggregate(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Value, reduce: str,
-               edge: Value | None = None, first: int = 0, count: int = 1) -> Value:
+def _aggregate(ctx: LoweringContext, conv: FiLMConv, qualname: str, x: Value, adj: Value, edge: Value | None,
+               reduce: str, first: int, count: int) -> Value:
     """``sum_r aggr_{j in N_r(i)} act(gamma_{r,i} * lins[r](x_j) + beta_{r,i})`` over the relations
-    ``[first, first + count)`` (the single relation's aggregation over ``adj`` without ``edge``)."""
-    width = conv.out_channels
-    if edge is None:
-        beta, gamma = _films(ctx, conv, qualname, ["films.0"], x, "films.0")
-        h, graph = ctx.linear_module(conv.lins[0], qualify(qualname, "lins.0"), x), adj
-    else:  # PyG's lins have no bias
+    ``[first, first + count)``: over ``adj`` itself for a single-relation layer, else over their relation graph."""
+    relations = range(first, first + count)
+    if conv.num_relations == 1:  # the module's own names
+        films, lins, graph = "films.0", "lins.0.weight", adj
+    else:
         block = "" if count == conv.num_relations else f".{first}-{first + count}"
-        beta, gamma = _films(ctx, conv, qualname, [f"films.{r}" for r in range(first, first + count)], x,
-                             f"films{block}")
-        weight = torch.cat([conv.lins[r].weight for r in range(first, first + count)])
-        h = _side_by_side(ctx, ctx.linear(x, Param(qualify(qualname, f"lins.weight{block}"), weight), None), count)
+        films, lins = f"films{block}", f"lins.weight{block}"
         graph = relation_graph(ctx, adj, edge, conv.num_relations, "both", first, count)
+    beta, gamma = _films(ctx, conv, qualname, [f"films.{r}" for r in relations], x, films)
+    weight = torch.cat([conv.lins[r].weight for r in relations])  # PyG's lins have no bias
+    h = _side_by_side(ctx, ctx.linear(x, Param(qualify(qualname, lins), weight), None), count)
     messages = ctx.emit("mul", [ctx.emit("gather", [gamma, graph], end="dst"),
                                 ctx.emit("gather", [h, graph], end="src")])
     messages = ctx.emit("add", [messages, ctx.emit("gather", [beta, graph], end="dst")])
     aggregated = ctx.emit("scatter", [activation(ctx, conv, qualname, messages), graph], reduce=reduce)
     if count == 1:
         return aggregated
-    per_relation = ctx.emit("reshape", [aggregated], shape=[x.type.shape[0], count, width])
+    per_relation = ctx.emit("reshape", [aggregated], shape=[x.type.shape[0], count, conv.out_channels])
     return ctx.emit("reduce_sum", [per_relation], axis=1)
